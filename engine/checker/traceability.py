@@ -1,0 +1,84 @@
+"""Pass `traceability`: every number traces to its document (`basis`) or says it is an
+assumption (`assumed`). Each `assumed` is listed, so a reader can tell a published rule from a
+placeholder. A number is traced by provenance on its own item or on an enclosing block."""
+from __future__ import annotations
+
+from .. import nodes as n
+from .context import Context
+
+
+def check(ctx: Context) -> None:
+    p = ctx.policy
+    _list_assumptions(ctx, p)
+    if p.indicators is not None:
+        block = p.indicators.provenance
+        for item in p.indicators.items:
+            if isinstance(item, n.Group):
+                for ind in item.indicators:
+                    _need(ctx, ind.span, f"indicator `{ind.name}`", ind.provenance, item.provenance, block)
+                if not item.indicators:
+                    _need(ctx, item.span, f"group `{item.name}`", item.provenance, block)
+            else:
+                _need(ctx, item.span, f"indicator `{item.name}`", item.provenance, block)
+    if isinstance(p.grading, n.GradeByScore):
+        for c in p.grading.cutoffs:
+            if c.below is not None:
+                _need(ctx, c.span, f"cutoff of `{c.grade}`", c.provenance, p.grading.provenance)
+    for o in p.overrides:
+        if o.effect.kind in ("raise", "lower") or _has_number(o.condition):
+            _need(ctx, o.span, f"override `{o.name}`", o.provenance)
+    if p.measures is not None:
+        for rule in p.measures.rules:
+            for item in rule.items:
+                if isinstance(item, n.MeasureValue) and _requirement_has_number(item.requirement):
+                    _need(ctx, item.span, f"measure `{item.measure}`", item.provenance, p.measures.provenance)
+    for a in p.alerts:
+        if _has_number(a.condition):
+            _need(ctx, a.span, f"alert `{a.name}`", a.provenance)
+    for r in p.requires:
+        _need(ctx, r.span, "the completeness requirement", r.provenance)
+    for i in p.inputs:
+        if i.missing.kind == "points":
+            _need(ctx, i.span, f"the missing-value points of `{i.name}`", i.provenance)
+    for plan in p.plans:
+        for q in plan.items:
+            _need(ctx, q.span, f"the quota of plan `{plan.name}`", q.provenance, plan.provenance)
+
+
+def _need(ctx: Context, span, what: str, *provenances) -> None:
+    if any(provenances):
+        return
+    ctx.diags.warning("untraced_number", f"{what} has a number with neither `basis` nor `assumed`", span,
+                      'add `basis "<document section>"`, or `assumed "<why this value>"` if no document states it')
+
+
+def _has_number(e) -> bool:
+    if isinstance(e, (n.Number, n.Percent, n.Duration)):
+        return True
+    if isinstance(e, n.CountEvents):
+        return True     # the window length is a number
+    if isinstance(e, tuple):
+        return any(_has_number(x) for x in e)
+    if hasattr(e, "__dataclass_fields__"):
+        return any(_has_number(getattr(e, f)) for f in e.__dataclass_fields__ if f != "span")
+    return False
+
+
+def _requirement_has_number(r: n.Requirement) -> bool:
+    return isinstance(r.value, (n.Number, n.Percent, n.Duration)) or r.period is not None
+
+
+def _list_assumptions(ctx: Context, p: n.Policy) -> None:
+    def walk(x):
+        if isinstance(x, n.Provenance):
+            if x.kind == "assumed":
+                ctx.diags.info("assumption", x.text, x.span)
+            return
+        if isinstance(x, tuple):
+            for y in x:
+                walk(y)
+        elif hasattr(x, "__dataclass_fields__"):
+            for f in x.__dataclass_fields__:
+                if f != "span":
+                    walk(getattr(x, f))
+    walk(p)

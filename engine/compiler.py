@@ -1,0 +1,446 @@
+"""Checked policy → a per-record evaluator.
+
+The indicator arithmetic — the hot loop of every evaluation — is generated as one Python
+function from the checked AST, built with the `ast` module's node constructors: input names
+and literals enter it only as `ast.Constant` values and every variable name is generated
+(`v3`, `b7`), so no policy text is ever parsed as Python. Conditions (overrides, alerts) run as
+closures (engine/expressions.py). The generated source can be inspected: `Evaluator.source`.
+
+Semantics: docs/semantics.md. Scores are integers in 10^-scale units until the end.
+"""
+from __future__ import annotations
+
+import ast
+import bisect
+import datetime as dt
+import math
+from decimal import Decimal
+
+from . import nodes as n
+from .checker.context import CheckedPolicy, IndicatorSpec
+from .expressions import MISSING, Env, compile_expr, to_decimal
+from .result import Result, measure_json as _measure_json
+from .semantics import (decimal_places, renormalised_score, round_half_up, scaled,
+                        score_from_total)
+from .validate import InputError, parse_date, parse_events, problem, problems
+
+_STRICTNESS = {"required": 3, "worst": 2, "points": 1, "exclude": 0, "default": -1}
+
+
+def compile_policy(checked: CheckedPolicy, resolve_used=None) -> "Evaluator":
+    return Evaluator(checked, resolve_used)
+
+
+class _Values:
+    """Inputs as expressions see them: defaults applied, dates and events parsed (lazily)."""
+    __slots__ = ("rec", "ev")
+
+    def __init__(self, rec, ev):
+        self.rec = rec
+        self.ev = ev
+
+    def get(self, name, fallback=MISSING):
+        v = self.rec.get(name)
+        ev = self.ev
+        if v is None:
+            return ev._defaults.get(name, fallback)
+        parse = ev._parsers.get(name)
+        return parse(v) if parse is not None else v
+
+
+class Evaluator:
+    def __init__(self, checked: CheckedPolicy, resolve_used=None):
+        self.checked = checked
+        self.policy = checked.policy
+        self.grades = checked.grades
+        self.precision = checked.precision
+        self._resolve_used = resolve_used
+        self._used_evaluators = {alias: Evaluator(c) for alias, c in checked.used.items()}
+        used_grades = {alias: c.grades for alias, c in checked.used.items()}
+        inputs = checked.inputs
+
+        self._defaults = {name: _default_value(i) for name, i in inputs.items() if i.default is not None
+                          and not isinstance(i.default, n.MissingLit)}
+        self._parsers = {name: (parse_date if i.type.kind == "date" else parse_events)
+                         for name, i in inputs.items() if i.type.kind in ("date", "events")}
+        self._known = frozenset(inputs) | frozenset(u.alias for u in self.policy.uses)
+
+        # --- scales: every contribution is an integer count of 10^-scale units ---------
+        specs = checked.indicators
+        self.weight_scale = max((decimal_places(s.weight) for s in specs), default=0)
+        point_scale = 0
+        for s in specs:
+            pts = list(s.table.points) if s.table and s.table.kind == "numeric" else \
+                [p for _, p, _ in s.table.mapping] if s.table else []
+            pts += [i.missing.points for i in (inputs.get(x) for x in s.inputs)
+                    if i is not None and i.missing.kind == "points"]
+            pts += [s.max_points]
+            point_scale = max([point_scale] + [decimal_places(p) for p in pts])
+            if s.table is None:
+                point_scale = max(point_scale, self.precision)
+        self.scale = self.weight_scale + point_scale
+        self.weight_total = sum(scaled(s.weight, self.weight_scale) for s in specs)
+
+        # --- grading ---------------------------------------------------------------------
+        g = self.policy.grading
+        if isinstance(g, n.GradeByScore):
+            self._thresholds = [math.ceil(c.below.scaleb(self.precision)) for c in g.cutoffs if c.below is not None]
+            self._cutoff_grades = [self.grades.index(c.grade) for c in g.cutoffs]
+            self._grade_input = None
+        else:
+            self._thresholds = None
+            self._grade_input = g.ref
+
+        self._overrides = [(o, compile_expr(o.condition, self.grades, used_grades, inputs))
+                           for o in self.policy.overrides]
+        self._alerts = [(a, compile_expr(a.condition, self.grades, used_grades, inputs))
+                        for a in self.policy.alerts]
+        self._measures = {gr: tuple(_measure_json(checked, it) for it in items)
+                          for gr, items in checked.measures_by_grade.items()}
+        self._required = next((r.minimum for r in self.policy.requires if r.kind == "completeness"), None)
+
+        module, namespace = _generate(self, specs, inputs)
+        self.source = ast.unparse(module)
+        code = compile(module, f"<riskrules {checked.id} {checked.version}>", "exec")
+        exec(code, namespace)  # generated from the checked AST by node constructors, not from text
+        self._run = namespace["run"]
+        self._run_traced = namespace["run_traced"]
+
+    # ---- evaluation ----------------------------------------------------------------------
+    def evaluate(self, record: dict, as_of: dt.date | None = None, explain: bool = False) -> Result:
+        if as_of is None:
+            as_of = dt.date.today()
+        if type(record) is not dict:
+            raise InputError([problem((), "wrong_type", "expected an object with the enterprise's inputs")])
+        used = self._evaluate_used(record, as_of) if self._used_evaluators else {}
+        env = Env(_Values(record, self), as_of, used)
+        out = (self._run_traced if explain else self._run)(record, env)
+        if out is None:
+            raise InputError(problems(self.checked, record) or
+                             [problem((), "invalid", "the record does not fit the policy's inputs")])
+        total, excluded, collected, trace = out
+        score = None
+        if self._thresholds is not None:
+            weights = self.weight_total - excluded
+            if weights <= 0:
+                raise InputError([problem((), "no_data", "every indicator's input is missing: no score can be "
+                                          "computed")])
+            if excluded:
+                units = renormalised_score(total, self.scale, weights, self.weight_scale, self.precision)
+            else:
+                units = score_from_total(total, self.scale, self.precision)
+            score = Decimal(units).scaleb(-self.precision)
+            base = self._cutoff_grades[bisect.bisect_right(self._thresholds, units)]
+        else:
+            base = self._base_from_input(env)
+        env.score = score
+        env.grade = base
+        fired = tuple(o for o, cond in self._overrides if cond(env) is True) if self._overrides else ()
+        final = self._apply_overrides(base, fired) if fired else base
+        env.grade = final
+        alerts = tuple(a for a, cond in self._alerts if cond(env) is True) if self._alerts else ()
+        grade = self.grades[final]
+        return Result(self, as_of, score, self.grades[base], grade, fired, alerts, self._measures[grade],
+                      collected, len(self.checked.indicators), used, record if explain else None, trace)
+
+    def _base_from_input(self, env: Env) -> int:
+        ref = self._grade_input
+        if isinstance(ref, n.UsedRef):
+            return self.grades.index(env.used[ref.alias].grade)
+        return self.grades.index(env.values.get(ref.name))
+
+    def _apply_overrides(self, base: int, fired) -> int:
+        """Precedence (docs/semantics.md §Overrides): a set grade wins (the riskiest if several);
+        otherwise raise/lower move the base grade, then `at most` caps it, then `at least` floors it."""
+        idx = self.grades.index
+        sets = [idx(o.effect.grade) for o in fired if o.effect.kind == "set"]
+        if sets:
+            return max(sets)
+        g = base
+        g += sum(o.effect.steps for o in fired if o.effect.kind == "raise")
+        g -= sum(o.effect.steps for o in fired if o.effect.kind == "lower")
+        g = min(max(g, 0), len(self.grades) - 1)
+        caps = [idx(o.effect.grade) for o in fired if o.effect.kind == "at_most"]
+        if caps:
+            g = min(g, min(caps))
+        floors = [idx(o.effect.grade) for o in fired if o.effect.kind == "at_least"]
+        if floors:
+            g = max(g, max(floors))
+        return g
+
+    def _evaluate_used(self, record: dict, as_of: dt.date) -> dict:
+        out = {}
+        errors = []
+        for alias, ev in self._used_evaluators.items():
+            if self._resolve_used is not None:
+                ev = self._resolve_used(ev.checked.id, as_of) or ev
+            sub = record.get(alias)
+            if type(sub) is not dict:
+                continue   # reported by the record's own validation
+            try:
+                out[alias] = ev.evaluate(sub, as_of)
+            except InputError as exc:
+                errors += [dict(p, loc=[alias] + p["loc"]) for p in exc.problems]
+        if errors:
+            raise InputError(errors + [p for p in problems(self.checked, record) if p["loc"][:1] not in
+                                       [[a] for a in self._used_evaluators]])
+        return out
+
+    def completeness_met(self, collected: int, total: int):
+        if self._required is None:
+            return None
+        return total == 0 or Decimal(collected) >= self._required * total
+
+
+# ---- code generation ---------------------------------------------------------------------
+
+def _default_value(i: n.Input):
+    d = i.default
+    if isinstance(d, n.Number):
+        v = d.value
+        return int(v) if i.type.kind == "count" else float(v)
+    if isinstance(d, n.Percent):
+        return float(d.value)
+    if isinstance(d, n.BoolLit):
+        return d.value
+    if isinstance(d, n.Symbol):
+        return d.name
+    if isinstance(d, n.DateLit):
+        return d.value
+    if isinstance(d, n.DateList):
+        return tuple(sorted(d.dates))
+    return None
+
+
+def _num_const(d: Decimal):
+    """A threshold as the Python number JSON inputs are compared with (exact: see semantics)."""
+    return int(d) if d == d.to_integral_value() else float(d)
+
+
+def _name(id_: str, ctx=None) -> ast.Name:
+    return ast.Name(id=id_, ctx=ctx or ast.Load())
+
+
+def _store(id_: str) -> ast.Name:
+    return ast.Name(id=id_, ctx=ast.Store())
+
+
+def _const(v) -> ast.Constant:
+    assert v is None or type(v) in (int, float, str, bool), type(v)
+    return ast.Constant(value=v)
+
+
+def _assign(target: str, value) -> ast.Assign:
+    return ast.Assign(targets=[_store(target)], value=value)
+
+
+def _aug(target: str, value) -> ast.AugAssign:
+    return ast.AugAssign(target=_store(target), op=ast.Add(), value=value)
+
+
+def _is(left, right, negate=False):
+    return ast.Compare(left=left, ops=[ast.IsNot() if negate else ast.Is()], comparators=[right])
+
+
+def _call(fn: str, *args):
+    return ast.Call(func=_name(fn), args=list(args), keywords=[])
+
+
+def _type_check(var: str, t: n.Type, helpers: dict, key: str):
+    """An expression that is true when `var` (not None) is a valid value of `t`."""
+    v = _name(var)
+    k = t.kind
+    type_of = ast.Attribute(value=v, attr="__class__", ctx=ast.Load())
+    is_int = _is(type_of, _name("int"))
+    is_float = _is(type_of, _name("float"))
+    if k == "count":
+        return ast.BoolOp(op=ast.And(), values=[is_int, ast.Compare(left=v, ops=[ast.GtE()], comparators=[_const(0)])])
+    if k in ("number", "ratio"):
+        lo = float(t.low) if (k == "number" and t.low is not None) else (0.0 if k == "ratio" else -math.inf)
+        hi = float(t.high) if (k == "number" and t.high is not None) else (1.0 if k == "ratio" else math.inf)
+        lo_op = ast.LtE() if (k == "ratio" or t.low is not None) else ast.Lt()
+        hi_op = ast.LtE() if (k == "ratio" or t.high is not None) else ast.Lt()
+        helpers["INF"] = math.inf
+        bound = lambda x: _name("INF") if x == math.inf else (  # noqa: E731
+            ast.UnaryOp(op=ast.USub(), operand=_name("INF")) if x == -math.inf else _const(x))
+        rng = ast.Compare(left=bound(lo), ops=[lo_op, hi_op], comparators=[v, bound(hi)])
+        return ast.BoolOp(op=ast.And(), values=[ast.BoolOp(op=ast.Or(), values=[is_int, is_float]), rng])
+    if k == "bool":
+        return ast.BoolOp(op=ast.Or(), values=[_is(v, _const(True)), _is(v, _const(False))])
+    if k in ("enum", "grade"):
+        members_name = f"MEMBERS_{len(helpers)}"
+        helpers[members_name] = frozenset(t.members) if k == "enum" else frozenset(helpers["GRADES"])
+        return ast.BoolOp(op=ast.And(), values=[_is(type_of, _name("str")),
+                                                ast.Compare(left=v, ops=[ast.In()], comparators=[_name(members_name)])])
+    check_name = f"CHECK_{len(helpers)}"
+    helpers[check_name] = (lambda x: parse_date(x) is not None) if k == "date" else \
+        (lambda x: parse_events(x) is not None)
+    return _call(check_name, v)
+
+
+def _generate(ev: Evaluator, specs: tuple, inputs: dict):
+    """Build `run(rec, env)` and `run_traced(rec, env)` as one Python module AST."""
+    helpers: dict = {"GRADES": ev.grades, "KNOWN": ev._known}
+    var_of = {name: f"v{k}" for k, name in enumerate(inputs)}
+    funcs = []
+    for traced in (False, True):
+        body = [
+            _assign("get", ast.Attribute(value=_name("rec"), attr="get", ctx=ast.Load())),
+            # any field the policy does not declare: let the validator name it
+            ast.If(test=ast.UnaryOp(op=ast.Not(), operand=ast.Compare(
+                left=_call("KEYS", _name("rec")), ops=[ast.LtE()], comparators=[_name("KNOWN")])),
+                body=[ast.Return(value=_const(None))], orelse=[]),
+            _assign("bad", _const(False)),
+            _assign("total", _const(0)),
+            _assign("excluded", _const(0)),
+            _assign("collected", _const(0)),
+        ]
+        helpers["KEYS"] = dict.keys
+        for name, decl in inputs.items():
+            var = var_of[name]
+            body.append(_assign(var, _call("get", _const(name))))
+            absent = []
+            if name in ev._defaults:
+                dname = f"DEFAULT_{len(helpers)}"
+                helpers[dname] = ev._defaults[name]
+                absent = [_assign(var, _name(dname)), _assign(f"d_{var}", _const(True))]
+            elif decl.missing.kind == "required":
+                absent = [_assign("bad", _const(True))]
+            check = _type_check(var, decl.type, helpers, name)
+            invalid = ast.If(test=ast.UnaryOp(op=ast.Not(), operand=check),
+                             body=[_assign("bad", _const(True))], orelse=[])
+            if name in ev._defaults:
+                body.append(_assign(f"d_{var}", _const(False)))
+            body.append(ast.If(test=_is(_name(var), _const(None)), body=absent or [ast.Pass()], orelse=[invalid]))
+        body.append(ast.If(test=_name("bad"), body=[ast.Return(value=_const(None))], orelse=[]))
+        trace_vars = []
+        for i, spec in enumerate(specs):
+            body += _indicator_code(ev, i, spec, inputs, var_of, helpers, traced, trace_vars)
+        result = [_name("total"), _name("excluded"), _name("collected"),
+                  ast.Tuple(elts=[_name(t) for t in trace_vars], ctx=ast.Load()) if traced else _const(None)]
+        body.append(ast.Return(value=ast.Tuple(elts=result, ctx=ast.Load())))
+        funcs.append(ast.FunctionDef(
+            name="run_traced" if traced else "run",
+            args=ast.arguments(posonlyargs=[], args=[ast.arg(arg="rec"), ast.arg(arg="env")], vararg=None,
+                               kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
+            body=body, decorator_list=[], returns=None, type_params=[]))
+    module = ast.Module(body=funcs, type_ignores=[])
+    ast.fix_missing_locations(module)
+    namespace = {"__builtins__": {"int": int, "float": float, "str": str}}
+    namespace.update(helpers)
+    return module, namespace
+
+
+def _indicator_code(ev: Evaluator, i: int, spec: IndicatorSpec, inputs, var_of, helpers, traced, trace_vars):
+    """Statements that add indicator i's contribution to `total` (or its weight to `excluded`)."""
+    weight_units = scaled(spec.weight, ev.weight_scale)
+
+    def contrib(points: Decimal) -> int:
+        return scaled(spec.weight * points, ev.scale)
+
+    tvar = f"b{i}"
+    if traced:
+        trace_vars.append(tvar)
+    s = spec.indicator.scoring
+    direct = isinstance(s, n.Bins) and isinstance(s.operand, n.InputRef)
+    if direct:
+        var = var_of[s.operand.name]
+        value_expr = _name(var)
+        decimal_operand = False
+        pre = []
+    else:
+        fname = f"OPERAND_{i}"
+        expr = s.operand if isinstance(s, n.Bins) else s.expr
+        used_grades = {a: c.grades for a, c in ev.checked.used.items()}
+        helpers[fname] = compile_expr(expr, ev.grades, used_grades, inputs)
+        var = f"x{i}"
+        pre = [_assign(var, _call(fname, _name("env")))]
+        value_expr = _name(var)
+        decimal_operand = True
+        if isinstance(s, n.Bins) and spec.table.kind == "categorical":
+            # grades and enums come back as wrappers; the table is keyed by name
+            helpers[f"KEY_{i}"] = _categorical_key
+            pre.append(ast.If(test=_is(_name(var), _const(None), negate=True),
+                              body=[_assign(var, _call(f"KEY_{i}", _name(var)))], orelse=[]))
+
+    # missing value: the strictest rule among the inputs it reads
+    rules = [inputs[x].missing for x in spec.inputs if x in inputs]
+    rule = max(rules, key=lambda m: _STRICTNESS[m.kind]) if rules else n.Missing("required")
+    if rule.kind == "worst":
+        on_missing = [_aug("total", _const(contrib(spec.max_points)))]
+    elif rule.kind == "points":
+        on_missing = [_aug("total", _const(contrib(rule.points)))]
+    elif rule.kind == "exclude":
+        on_missing = [_aug("excluded", _const(weight_units))]
+    else:
+        # required inputs were checked above; a used policy or event count may still be unknown
+        on_missing = [_aug("excluded", _const(weight_units))] if not direct else [ast.Pass()]
+    if traced:
+        on_missing.append(_assign(tvar, _const(None)))
+
+    scoring = _scoring_code(ev, i, spec, value_expr, decimal_operand, contrib, helpers, traced, tvar)
+    present_flag = [_aug("collected", _const(1))]
+    if direct and f"d_{var}" in _defaulted(ev, var_of, s):
+        present_flag = [ast.If(test=ast.UnaryOp(op=ast.Not(), operand=_name(f"d_{var}")),
+                               body=[_aug("collected", _const(1))], orelse=[])]
+    return pre + [ast.If(test=_is(value_expr, _const(None)), body=on_missing, orelse=scoring + present_flag)]
+
+
+def _defaulted(ev, var_of, s) -> set:
+    return {f"d_{var_of[name]}" for name in ev._defaults}
+
+
+def _categorical_key(v):
+    return getattr(v, "grades", None) and v.grades[v.index] or getattr(v, "name", v)
+
+
+def _scoring_code(ev, i, spec, value_expr, decimal_operand, contrib, helpers, traced, tvar):
+    s = spec.indicator.scoring
+    if isinstance(s, n.Arithmetic):
+        fname = f"ARITH_{i}"
+        precision = ev.precision
+
+        def arith_contribution(points, _w=spec.weight, _scale=ev.scale):
+            p = round_half_up(to_decimal(points), precision)
+            return scaled(_w * p, _scale)
+        helpers[fname] = arith_contribution
+        stmts = [_aug("total", _call(fname, value_expr))]
+        if traced:
+            stmts.append(_assign(tvar, value_expr))
+        return stmts
+    table = spec.table
+    if table.kind == "categorical":
+        cname, sname = f"MAP_{i}", f"SRC_{i}"
+        helpers[cname] = {v: contrib(p) for v, p, _ in table.mapping}
+        helpers[sname] = {v: src for v, _, src in table.mapping}
+        sub = lambda d: ast.Subscript(value=_name(d), slice=value_expr, ctx=ast.Load())  # noqa: E731
+        stmts = [_aug("total", sub(cname))]
+        if traced:
+            stmts.append(_assign(tvar, sub(sname)))
+        return stmts
+    # numeric: test lower bounds from the top interval down; the first that holds is the bin
+    branches = []
+    for k in range(len(table.intervals) - 1, -1, -1):
+        iv = table.intervals[k]
+        stmts = [_aug("total", _const(contrib(table.points[k])))]
+        if traced:
+            stmts.append(_assign(tvar, _const(table.source[k])))
+        if k == 0 or iv.low is None:
+            branches.append((None, stmts))
+            break
+        bound = _const(_num_const(iv.low)) if not decimal_operand else _decimal_const(iv.low, helpers)
+        test = ast.Compare(left=value_expr, ops=[ast.GtE() if iv.low_closed else ast.Gt()], comparators=[bound])
+        branches.append((test, stmts))
+    node = None
+    for test, stmts in reversed(branches):
+        if test is None:
+            node = stmts
+        else:
+            node = [ast.If(test=test, body=stmts, orelse=node or [])]
+    return node
+
+
+def _decimal_const(d: Decimal, helpers: dict):
+    name = f"DEC_{len(helpers)}"
+    helpers[name] = d
+    return _name(name)
