@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from . import nodes as n
+from .semantics import round_half_up
 
 
 def _prov(provenance) -> dict:
@@ -94,7 +95,7 @@ class Result:
     def completeness(self) -> dict:
         ratio = Decimal(1) if self.total == 0 else (Decimal(self.collected) / self.total)
         out = {"collected": self.collected, "total": self.total,
-               "ratio": str(ratio.quantize(Decimal("0.0001")))}
+               "ratio": str(round_half_up(ratio, 4))}
         met = self.evaluator.completeness_met(self.collected, self.total)
         if met is not None:
             out["required"] = str(self.evaluator._required.normalize())

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from . import nodes as n
 from .result import requirement_json
+from .semantics import round_half_up
 from .validate import InputError
 
 DEFAULT_AS_OF = dt.date(2025, 1, 1)
@@ -117,8 +118,8 @@ def _check(result, e: n.Expectation) -> str | None:
                 (", ".join(sorted(fired)) or "none")
     elif k == "completeness":
         want = e.low
-        ratio = Decimal(result.collected) / result.total if result.total else Decimal(1)
-        if ratio != want:
+        ratio = Decimal(result.completeness["ratio"])
+        if ratio != round_half_up(want, 4):
             return f"expected completeness {want}, got {result.collected}/{result.total}"
     return None
 

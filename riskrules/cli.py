@@ -135,6 +135,10 @@ def _parse_date(text: str) -> dt.date:
         raise typer.BadParameter(f"`{text}` is not a date (YYYY-MM-DD)")
 
 
+# ---- commands of other areas register here, one import each (keeps this file small) ----
+# (service: riskrules/cli_service.py · batch: riskrules/cli_batch.py · population: riskrules/cli_population.py)
+
+
 def main():  # console-script entry point
     app()
 
