@@ -279,9 +279,24 @@ def _type_check(var: str, t: n.Type, helpers: dict, key: str):
 
 
 def _generate(ev: Evaluator, specs: tuple, inputs: dict):
-    """Build `run(rec, env)` and `run_traced(rec, env)` as one Python module AST."""
-    helpers: dict = {"GRADES": ev.grades, "KNOWN": ev._known}
+    """Build `run(rec, env)` and `run_traced(rec, env)` as one Python module AST.
+
+    Both return (total, excluded_weight, collected, trace) or None when the record is invalid
+    (the caller then asks engine/validate.py to name every problem). An input read by exactly
+    one indicator that bins it directly is *fused*: fetched, type-checked and binned in one
+    branch chain. Other inputs are validated first, then their indicators run."""
+    helpers: dict = {"GRADES": ev.grades, "KNOWN": ev._known, "KEYS": dict.keys}
     var_of = {name: f"v{k}" for k, name in enumerate(inputs)}
+    readers: dict = {}
+    for i, spec in enumerate(specs):
+        for name in spec.inputs:
+            readers.setdefault(name, []).append(i)
+    fused = {}
+    for i, spec in enumerate(specs):
+        s = spec.indicator.scoring
+        if isinstance(s, n.Bins) and isinstance(s.operand, n.InputRef) and readers.get(s.operand.name) == [i] \
+                and spec.table is not None:
+            fused[s.operand.name] = i
     funcs = []
     for traced in (False, True):
         body = [
@@ -293,32 +308,25 @@ def _generate(ev: Evaluator, specs: tuple, inputs: dict):
             _assign("bad", _const(False)),
             _assign("total", _const(0)),
             _assign("excluded", _const(0)),
-            _assign("collected", _const(0)),
+            _assign("absent", _const(0)),
         ]
-        helpers["KEYS"] = dict.keys
         for name, decl in inputs.items():
-            var = var_of[name]
-            body.append(_assign(var, _call("get", _const(name))))
-            absent = []
-            if name in ev._defaults:
-                dname = f"DEFAULT_{len(helpers)}"
-                helpers[dname] = ev._defaults[name]
-                absent = [_assign(var, _name(dname)), _assign(f"d_{var}", _const(True))]
-            elif decl.missing.kind == "required":
-                absent = [_assign("bad", _const(True))]
-            check = _type_check(var, decl.type, helpers, name)
-            invalid = ast.If(test=ast.UnaryOp(op=ast.Not(), operand=check),
-                             body=[_assign("bad", _const(True))], orelse=[])
-            if name in ev._defaults:
-                body.append(_assign(f"d_{var}", _const(False)))
-            body.append(ast.If(test=_is(_name(var), _const(None)), body=absent or [ast.Pass()], orelse=[invalid]))
+            if name not in fused:
+                body += _validate_code(ev, name, decl, var_of[name], helpers)
         body.append(ast.If(test=_name("bad"), body=[ast.Return(value=_const(None))], orelse=[]))
-        trace_vars = []
         for i, spec in enumerate(specs):
-            body += _indicator_code(ev, i, spec, inputs, var_of, helpers, traced, trace_vars)
-        result = [_name("total"), _name("excluded"), _name("collected"),
-                  ast.Tuple(elts=[_name(t) for t in trace_vars], ctx=ast.Load()) if traced else _const(None)]
-        body.append(ast.Return(value=ast.Tuple(elts=result, ctx=ast.Load())))
+            s = spec.indicator.scoring
+            if isinstance(s, n.Bins) and isinstance(s.operand, n.InputRef) and fused.get(s.operand.name) == i:
+                name = s.operand.name
+                body += _fused_code(ev, i, spec, name, inputs[name], var_of[name], helpers, traced)
+            else:
+                body += _indicator_code(ev, i, spec, inputs, var_of, helpers, traced)
+        body.append(ast.If(test=_name("bad"), body=[ast.Return(value=_const(None))], orelse=[]))
+        collected = ast.BinOp(left=_const(len(specs)), op=ast.Sub(), right=_name("absent"))
+        trace = ast.Tuple(elts=[_name(f"b{i}") for i in range(len(specs))], ctx=ast.Load()) if traced \
+            else _const(None)
+        body.append(ast.Return(value=ast.Tuple(elts=[_name("total"), _name("excluded"), collected, trace],
+                                               ctx=ast.Load())))
         funcs.append(ast.FunctionDef(
             name="run_traced" if traced else "run",
             args=ast.arguments(posonlyargs=[], args=[ast.arg(arg="rec"), ast.arg(arg="env")], vararg=None,
@@ -331,23 +339,120 @@ def _generate(ev: Evaluator, specs: tuple, inputs: dict):
     return module, namespace
 
 
-def _indicator_code(ev: Evaluator, i: int, spec: IndicatorSpec, inputs, var_of, helpers, traced, trace_vars):
-    """Statements that add indicator i's contribution to `total` (or its weight to `excluded`)."""
+def _validate_code(ev, name, decl, var, helpers) -> list:
+    """Fetch an input that is not fused and check it; defaults fill in for no data."""
+    stmts = [_assign(var, _call("get", _const(name)))]
+    if name in ev._defaults:
+        dname = f"DEFAULT_{len(helpers)}"
+        helpers[dname] = ev._defaults[name]
+        stmts.append(_assign(f"d_{var}", _const(False)))
+        absent = [_assign(var, _name(dname)), _assign(f"d_{var}", _const(True))]
+    elif decl.missing.kind == "required":
+        absent = [_assign("bad", _const(True))]
+    else:
+        absent = [ast.Pass()]
+    check = _type_check(var, decl.type, helpers, name)
+    invalid = ast.If(test=ast.UnaryOp(op=ast.Not(), operand=check), body=[_assign("bad", _const(True))], orelse=[])
+    stmts.append(ast.If(test=_is(_name(var), _const(None)), body=absent, orelse=[invalid]))
+    return stmts
+
+
+def _missing_code(ev, spec, inputs, traced, tvar, direct: bool) -> list:
+    """What an indicator adds when its value is missing: its input's missing rule."""
     weight_units = scaled(spec.weight, ev.weight_scale)
-
-    def contrib(points: Decimal) -> int:
-        return scaled(spec.weight * points, ev.scale)
-
-    tvar = f"b{i}"
+    rules = [inputs[x].missing for x in spec.inputs if x in inputs]
+    rule = max(rules, key=lambda m: _STRICTNESS[m.kind]) if rules else n.Missing("exclude")
+    if rule.kind == "worst":
+        out = [_aug("total", _const(scaled(spec.weight * spec.max_points, ev.scale)))]
+    elif rule.kind == "points":
+        out = [_aug("total", _const(scaled(spec.weight * rule.points, ev.scale)))]
+    elif rule.kind == "required" and direct:
+        out = [_assign("bad", _const(True))]
+    else:
+        # exclude; or a used policy / event count / expression whose value is unknown
+        out = [_aug("excluded", _const(weight_units))]
+    out.append(_aug("absent", _const(1)))
     if traced:
-        trace_vars.append(tvar)
+        out.append(_assign(tvar, _const(None)))
+    return out
+
+
+def _fused_code(ev, i, spec, name, decl, var, helpers, traced) -> list:
+    tvar = f"b{i}"
+    stmts = [_assign(var, _call("get", _const(name)))]
+    table = spec.table
+    contrib = lambda p: scaled(spec.weight * p, ev.scale)  # noqa: E731
+    if name in ev._defaults:
+        # a default is a constant: its bin is known now; it scores, but is not collected
+        dv = ev._defaults[name]
+        k, points = _bin_of(table, dv)
+        on_none = [_aug("total", _const(contrib(points))), _aug("absent", _const(1))]
+        if traced:
+            on_none.append(_assign(tvar, _const(k)))
+    else:
+        on_none = _missing_code(ev, spec, ev.checked.inputs, traced, tvar, direct=True)
+    bad = [_assign("bad", _const(True))]
+    if traced:
+        bad.append(_assign(tvar, _const(None)))
+    if table.kind == "categorical":
+        cname, sname = f"MAP_{i}", f"SRC_{i}"
+        helpers[cname] = {v: contrib(p) for v, p, _ in table.mapping}
+        helpers[sname] = {v: src for v, _, src in table.mapping}
+        if decl.type.kind == "bool":
+            t_true = [_aug("total", _const(helpers[cname][True]))]
+            t_false = [_aug("total", _const(helpers[cname][False]))]
+            if traced:
+                t_true.append(_assign(tvar, _const(helpers[sname][True])))
+                t_false.append(_assign(tvar, _const(helpers[sname][False])))
+            stmts.append(ast.If(test=_is(_name(var), _const(True)), body=t_true, orelse=[
+                ast.If(test=_is(_name(var), _const(False)), body=t_false, orelse=[
+                    ast.If(test=_is(_name(var), _const(None)), body=on_none, orelse=bad)])]))
+            return stmts
+        got = [_assign(f"c{i}", ast.Call(func=ast.Attribute(value=_name(cname), attr="get", ctx=ast.Load()),
+                                         args=[_name(var)], keywords=[]))]
+        hit = [_aug("total", _name(f"c{i}"))]
+        if traced:
+            hit.append(_assign(tvar, ast.Subscript(value=_name(sname), slice=_name(var), ctx=ast.Load())))
+        got.append(ast.If(test=_is(_name(f"c{i}"), _const(None)), body=bad, orelse=hit))
+        is_str = _is(ast.Attribute(value=_name(var), attr="__class__", ctx=ast.Load()), _name("str"))
+        stmts.append(ast.If(test=is_str, body=got, orelse=[
+            ast.If(test=_is(_name(var), _const(None)), body=on_none, orelse=bad)]))
+        return stmts
+    # numeric: the type-and-domain test, then the bins from the top interval down
+    check = _type_check(var, decl.type, helpers, name)
+    chain = _numeric_chain(ev, i, spec, _name(var), False, contrib, helpers, traced, tvar)
+    stmts.append(ast.If(test=check, body=chain, orelse=[
+        ast.If(test=_is(_name(var), _const(None)), body=on_none, orelse=bad)]))
+    return stmts
+
+
+def _bin_of(table, value):
+    """The (source bin, points) a constant value falls in."""
+    if table.kind == "categorical":
+        for v, p, src in table.mapping:
+            if v == value and type(v) is type(value):
+                return src, p
+        raise ValueError(value)
+    d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    for iv, p, src in zip(table.intervals, table.points, table.source):
+        lo_ok = iv.low is None or (d >= iv.low if iv.low_closed else d > iv.low)
+        hi_ok = iv.high is None or (d <= iv.high if iv.high_closed else d < iv.high)
+        if lo_ok and hi_ok:
+            return src, p
+    raise ValueError(value)
+
+
+def _indicator_code(ev: Evaluator, i: int, spec: IndicatorSpec, inputs, var_of, helpers, traced) -> list:
+    """An indicator whose inputs were validated already: add its contribution to `total`
+    (or its weight to `excluded`)."""
+    tvar = f"b{i}"
     s = spec.indicator.scoring
     direct = isinstance(s, n.Bins) and isinstance(s.operand, n.InputRef)
+    contrib = lambda p: scaled(spec.weight * p, ev.scale)  # noqa: E731
     if direct:
         var = var_of[s.operand.name]
-        value_expr = _name(var)
-        decimal_operand = False
         pre = []
+        decimal_operand = False
     else:
         fname = f"OPERAND_{i}"
         expr = s.operand if isinstance(s, n.Bins) else s.expr
@@ -355,39 +460,20 @@ def _indicator_code(ev: Evaluator, i: int, spec: IndicatorSpec, inputs, var_of, 
         helpers[fname] = compile_expr(expr, ev.grades, used_grades, inputs)
         var = f"x{i}"
         pre = [_assign(var, _call(fname, _name("env")))]
-        value_expr = _name(var)
         decimal_operand = True
         if isinstance(s, n.Bins) and spec.table.kind == "categorical":
             # grades and enums come back as wrappers; the table is keyed by name
             helpers[f"KEY_{i}"] = _categorical_key
             pre.append(ast.If(test=_is(_name(var), _const(None), negate=True),
                               body=[_assign(var, _call(f"KEY_{i}", _name(var)))], orelse=[]))
-
-    # missing value: the strictest rule among the inputs it reads
-    rules = [inputs[x].missing for x in spec.inputs if x in inputs]
-    rule = max(rules, key=lambda m: _STRICTNESS[m.kind]) if rules else n.Missing("required")
-    if rule.kind == "worst":
-        on_missing = [_aug("total", _const(contrib(spec.max_points)))]
-    elif rule.kind == "points":
-        on_missing = [_aug("total", _const(contrib(rule.points)))]
-    elif rule.kind == "exclude":
-        on_missing = [_aug("excluded", _const(weight_units))]
-    else:
-        # required inputs were checked above; a used policy or event count may still be unknown
-        on_missing = [_aug("excluded", _const(weight_units))] if not direct else [ast.Pass()]
-    if traced:
-        on_missing.append(_assign(tvar, _const(None)))
-
-    scoring = _scoring_code(ev, i, spec, value_expr, decimal_operand, contrib, helpers, traced, tvar)
-    present_flag = [_aug("collected", _const(1))]
-    if direct and f"d_{var}" in _defaulted(ev, var_of, s):
-        present_flag = [ast.If(test=ast.UnaryOp(op=ast.Not(), operand=_name(f"d_{var}")),
-                               body=[_aug("collected", _const(1))], orelse=[])]
-    return pre + [ast.If(test=_is(value_expr, _const(None)), body=on_missing, orelse=scoring + present_flag)]
-
-
-def _defaulted(ev, var_of, s) -> set:
-    return {f"d_{var_of[name]}" for name in ev._defaults}
+    on_missing = _missing_code(ev, spec, inputs, traced, tvar, direct)
+    scoring = _scoring_code(ev, i, spec, _name(var), decimal_operand, contrib, helpers, traced, tvar)
+    # an input filled in by its default scores, but is not collected data
+    defaulted = [_name(f"d_{var_of[x]}") for x in spec.inputs if x in ev._defaults]
+    if defaulted:
+        test = defaulted[0] if len(defaulted) == 1 else ast.BoolOp(op=ast.Or(), values=defaulted)
+        scoring = scoring + [ast.If(test=test, body=[_aug("absent", _const(1))], orelse=[])]
+    return pre + [ast.If(test=_is(_name(var), _const(None)), body=on_missing, orelse=scoring)]
 
 
 def _categorical_key(v):
@@ -418,7 +504,13 @@ def _scoring_code(ev, i, spec, value_expr, decimal_operand, contrib, helpers, tr
         if traced:
             stmts.append(_assign(tvar, sub(sname)))
         return stmts
-    # numeric: test lower bounds from the top interval down; the first that holds is the bin
+    return _numeric_chain(ev, i, spec, value_expr, decimal_operand, contrib, helpers, traced, tvar)
+
+
+def _numeric_chain(ev, i, spec, value_expr, decimal_operand, contrib, helpers, traced, tvar) -> list:
+    """Test lower bounds from the top interval down; the first that holds is the bin. The
+    value is known to lie in the input's domain, so the lowest interval needs no test."""
+    table = spec.table
     branches = []
     for k in range(len(table.intervals) - 1, -1, -1):
         iv = table.intervals[k]

@@ -8,52 +8,84 @@ from .result import _prov
 
 
 def render(result) -> dict:
-    c = result.checked
     ev = result.evaluator
+    rows, static_assumptions = _static(ev)
     record = result._record or {}
-    indicators = []
-    for spec, choice in zip(c.indicators, result._trace):
-        ind = spec.indicator
-        s = ind.scoring
-        entry = {"indicator": ind.name}
-        if ind.label:
-            entry["label"] = ind.label
-        if spec.group is not None:
-            entry["group"] = spec.group.name
-            if spec.group.label:
-                entry["group_label"] = spec.group.label
-        if isinstance(s, n.Bins) and isinstance(s.operand, n.InputRef):
-            name = s.operand.name
-            entry["input"] = name
-            value = record.get(name)
-            if value is None and name in ev._defaults:
-                value = ev._defaults[name]
-                entry["defaulted"] = True
-            entry["value"] = _jsonable(value)
-        if choice is None:
-            rule = _missing_rule(c, spec)
-            entry["missing"] = rule.kind
-            points = {"worst": spec.max_points, "points": rule.points}.get(rule.kind)
-        elif isinstance(s, n.Arithmetic):
-            points = Decimal(choice) if not isinstance(choice, Decimal) else choice
-            entry["bin"] = "points = …"
-        else:
-            b = s.bins[choice]
-            entry["bin"] = _bin_text(b.match)
-            points = b.points
-        entry["weight"] = _num(spec.weight)
-        if points is not None:
-            entry["points"] = _num(points)
-            entry["contribution"] = _num(spec.weight * points)
-        entry.update(_prov(ind.provenance or (spec.group.provenance if spec.group else ()) or
-                           (c.policy.indicators.provenance if c.policy.indicators else ())))
-        indicators.append(entry)
+    get = record.get
+    # the common row — bins on a plain input without a default — is one dict display
+    indicators = [_entry(ev, row, choice, get) if row[3] else
+                  ({**row[0][choice], "value": get(row[1])} if row[1] is not None else dict(row[0][choice]))
+                  for row, choice in zip(rows, result._trace)]
     return {
         "indicators": indicators,
         "overrides_fired": [o.name for o in result.overrides],
         "basis": _bases(result),
-        "assumptions": _assumptions(result),
+        "assumptions": static_assumptions + _dynamic_assumptions(result),
     }
+
+
+_PLAIN = frozenset((int, float, str, bool, type(None)))
+
+
+def _entry(ev, row, choice, get) -> dict:
+    by_choice, name, arithmetic, _ = row
+    if arithmetic and choice is not None:
+        entry = dict(by_choice["points"])
+        points = choice if isinstance(choice, Decimal) else Decimal(choice)
+        entry["points"] = _num(points)
+        entry["contribution"] = _num(Decimal(entry["weight"]) * points)
+    else:
+        entry = dict(by_choice[choice])
+    if name is not None:
+        value = get(name)
+        if value is None and name in ev._defaults:
+            value = ev._defaults[name]
+            entry["defaulted"] = True
+        entry["value"] = value if value.__class__ in _PLAIN else _jsonable(value)
+    return entry
+
+
+def _static(ev):
+    """Per indicator, the explanation row of each possible bin choice — built once per policy."""
+    cached = getattr(ev, "_explain_static", None)
+    if cached is not None:
+        return cached
+    c = ev.checked
+    rows = []
+    for spec in c.indicators:
+        ind = spec.indicator
+        s = ind.scoring
+        base = {"indicator": ind.name}
+        if ind.label:
+            base["label"] = ind.label
+        if spec.group is not None:
+            base["group"] = spec.group.name
+            if spec.group.label:
+                base["group_label"] = spec.group.label
+        name = s.operand.name if isinstance(s, n.Bins) and isinstance(s.operand, n.InputRef) else None
+        if name is not None:
+            base["input"] = name
+        base["weight"] = _num(spec.weight)
+        base.update(_prov(ind.provenance or (spec.group.provenance if spec.group else ()) or
+                          (c.policy.indicators.provenance if c.policy.indicators else ())))
+        by_choice = {}
+        rule = _missing_rule(c, spec)
+        missing_points = {"worst": spec.max_points, "points": rule.points}.get(rule.kind)
+        miss = dict(base, missing=rule.kind)
+        if missing_points is not None:
+            miss["points"] = _num(missing_points)
+            miss["contribution"] = _num(spec.weight * missing_points)
+        by_choice[None] = miss
+        if isinstance(s, n.Bins):
+            for k, b in enumerate(s.bins):
+                by_choice[k] = dict(base, bin=_bin_text(b.match), points=_num(b.points),
+                                    contribution=_num(spec.weight * b.points))
+        else:
+            by_choice["points"] = dict(base, bin="points = …")
+        arithmetic = isinstance(s, n.Arithmetic)
+        rows.append((by_choice, name, arithmetic, arithmetic or name in ev._defaults))
+    ev._explain_static = (rows, _static_assumptions(c.policy))
+    return ev._explain_static
 
 
 def _missing_rule(c, spec):
@@ -108,9 +140,8 @@ def _bases(result) -> list:
     return out
 
 
-def _assumptions(result) -> list:
-    """The assumptions this result rests on: scoring, grading, fired overrides, its measures."""
-    p = result.checked.policy
+def _static_assumptions(p) -> list:
+    """Assumptions every scored result rests on: the scorecard and the grading."""
     out = []
 
     def add(what, provenance):
@@ -129,11 +160,17 @@ def _assumptions(result) -> list:
         if isinstance(p.grading, n.GradeByScore):
             for cut in p.grading.cutoffs:
                 add(f"cutoff {cut.grade}", cut.provenance)
-    for o in result.overrides:
-        add(o.name, o.provenance)
+    return out
+
+
+def _dynamic_assumptions(result) -> list:
+    """…and those of what this result turned on: fired overrides, its measures, its alerts."""
+    out = []
+    for item in list(result.overrides) + list(result.alerts):
+        for pr in item.provenance:
+            if pr.kind == "assumed":
+                out.append({"what": item.name, "assumed": pr.text})
     for m in result.measures:
         if "assumed" in m:
             out.append({"what": m["name"], "assumed": m["assumed"]})
-    for a in result.alerts:
-        add(a.name, a.provenance)
     return out
