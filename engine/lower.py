@@ -446,11 +446,13 @@ class _Lower(Transformer):
     def used_score_ref(self, meta, ch):
         return n.Ref((str(ch[0]), "score"), span=self._span(meta))
 
+    # `?or_expr: … -> or_` is not inlined when it has one operand (the alias wins over `?`),
+    # so a lone operand is unwrapped here: `points = n * 2` is an Arith, not Or(And(Arith)).
     def or_(self, meta, ch):
-        return n.Or(tuple(ch), span=self._span(meta))
+        return ch[0] if len(ch) == 1 else n.Or(tuple(ch), span=self._span(meta))
 
     def and_(self, meta, ch):
-        return n.And(tuple(ch), span=self._span(meta))
+        return ch[0] if len(ch) == 1 else n.And(tuple(ch), span=self._span(meta))
 
     def not_(self, meta, ch):
         return n.Not(ch[0], span=self._span(meta))

@@ -40,7 +40,7 @@ def parse(text: str, file: str = "<policy>") -> Tree:
 _WORDS = {
     "NAME": "a name", "STRING": "a quoted text", "INT": "a whole number", "NUMBER": "a number",
     "PERCENT": "a percentage", "DATE": "a date (YYYY-MM-DD)", "UNIT": "a unit (days, months, years…)",
-    "CMP_OP": "a comparison (>=, <, = …)", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`",
+    "CMP_OP": "a comparison (>=, <, = …)", "MUL_OP": "`*`",
     "LBRACE": "`{`", "RBRACE": "`}`", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`",
     "COLON": "`:`", "SEMICOLON": "`;`", "COMMA": "`,`", "DOT": "`.`", "VBAR": "`|`",
     "EQUAL": "`=`", "MORETHAN": "`>`", "LESSTHAN": "`<`", "MINUS": "`-`", "PLUS": "`+`",
