@@ -97,6 +97,13 @@ class Evaluator:
                         for a in self.policy.alerts]
         self._measures = {gr: tuple(_measure_json(checked, it) for it in items)
                           for gr, items in checked.measures_by_grade.items()}
+        # grades with `when` items choose their measures per record (docs/semantics.md
+        # §Conditional measures); the others return the precomputed tuple
+        self._conditional_measures = {
+            gr: tuple((_measure_key(it), js, None if it.condition is None else
+                       compile_expr(it.condition, self.grades, used_grades, inputs))
+                      for it, js in zip(items, self._measures[gr]))
+            for gr, items in checked.measures_by_grade.items() if any(it.condition is not None for it in items)}
         self._required = next((r.minimum for r in self.policy.requires if r.kind == "completeness"), None)
 
         module, namespace = _generate(self, specs, inputs)
@@ -140,7 +147,9 @@ class Evaluator:
         env.grade = final
         alerts = tuple(a for a, cond in self._alerts if cond(env) is True) if self._alerts else ()
         grade = self.grades[final]
-        return Result(self, as_of, score, self.grades[base], grade, fired, alerts, self._measures[grade],
+        measures = self._measures[grade] if grade not in self._conditional_measures else \
+            _choose_measures(self._conditional_measures[grade], env)
+        return Result(self, as_of, score, self.grades[base], grade, fired, alerts, measures,
                       collected, len(self.checked.indicators), used, record if explain else None, trace)
 
     def _base_from_input(self, env: Env) -> int:
@@ -190,6 +199,24 @@ class Evaluator:
         if self._required is None:
             return None
         return total == 0 or Decimal(collected) >= self._required * total
+
+
+def _measure_key(item) -> tuple:
+    return ("measure", item.measure) if isinstance(item, n.MeasureValue) else ("action", item.name)
+
+
+def _choose_measures(entries, env) -> tuple:
+    """The items whose `when` is true (or absent), in the order written; the first item of each
+    measure or action wins."""
+    seen = set()
+    out = []
+    for key, js, cond in entries:
+        if key in seen:
+            continue
+        if cond is None or cond(env) is True:
+            seen.add(key)
+            out.append(js)
+    return tuple(out)
 
 
 # ---- code generation ---------------------------------------------------------------------

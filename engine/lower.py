@@ -383,13 +383,21 @@ class _Lower(Transformer):
         prov, rest = self._split(ch)
         return n.MeasureDecl(str(rest[0]), rest[1], self._label(rest[2:]), prov, span=self._span(meta))
 
+    def measure_when(self, meta, ch):
+        return ("when", ch[0])
+
+    @staticmethod
+    def _when(rest):
+        return next((c[1] for c in rest if isinstance(c, tuple) and c and c[0] == "when"), None)
+
     def measure_value(self, meta, ch):
         prov, rest = self._split(ch)
-        return n.MeasureValue(str(rest[0]), rest[1], prov, span=self._span(meta))
+        return n.MeasureValue(str(rest[0]), rest[1], prov, self._when(rest), span=self._span(meta))
 
     def measure_action(self, meta, ch):
         prov, rest = self._split(ch)
-        return n.MeasureAction(str(rest[0]), _unquote(str(rest[1])), prov, span=self._span(meta))
+        return n.MeasureAction(str(rest[0]), _unquote(str(rest[1])), prov, self._when(rest),
+                               span=self._span(meta))
 
     def measure_items(self, meta, ch):
         return tuple(ch)
@@ -521,6 +529,9 @@ class _Lower(Transformer):
 
     def expect_action(self, meta, ch):
         return self._exp("action", meta, name=str(ch[0]))
+
+    def expect_no_action(self, meta, ch):
+        return self._exp("no_action", meta, name=str(ch[0]))
 
     def expect_alert(self, meta, ch):
         return self._exp("alert", meta, name=str(ch[0]))

@@ -423,6 +423,7 @@ class MeasureValue:
     measure: str
     requirement: Requirement
     provenance: Prov = ()
+    condition: Optional["Expr"] = None      # `when <condition>`: applies only when true
     span: Span = _span()
 
 
@@ -431,6 +432,7 @@ class MeasureAction:
     name: str
     text: str
     provenance: Prov = ()
+    condition: Optional["Expr"] = None      # `when <condition>`: applies only when true
     span: Span = _span()
 
 
@@ -496,7 +498,8 @@ class Given:
 
 @dataclass(frozen=True)
 class Expectation:
-    kind: str        # grade score score_range measure action alert no_alert override no_override completeness error
+    kind: str        # grade score score_range measure action no_action alert no_alert override no_override
+                     # completeness error
     name: Optional[str] = None
     low: Optional[Decimal] = None
     high: Optional[Decimal] = None

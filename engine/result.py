@@ -59,8 +59,24 @@ def measure_json(checked, item) -> dict:
         if decl.label:
             out["label"] = decl.label
         out.update(requirement_json(item.requirement))
+    if item.condition is not None:
+        out["when"] = source_text(checked.source, item.condition.span)
     out.update(_prov(item.provenance))
     return out
+
+
+def source_text(source: str, span) -> str:
+    """The policy text a span covers, on one line (to show a condition as it was written)."""
+    lines = source.splitlines()
+    if not span.line or span.line > len(lines):
+        return ""
+    if span.end_line == span.line:
+        text = lines[span.line - 1][span.column - 1:span.end_column - 1]
+    else:
+        parts = [lines[span.line - 1][span.column - 1:]] + lines[span.line:span.end_line - 1] + \
+            [lines[span.end_line - 1][:span.end_column - 1]]
+        text = " ".join(x.strip() for x in parts)
+    return " ".join(text.split())
 
 
 OP_WORDS = {"exact": "=", "min": ">=", "soft_min": "generally >=", "max": "<=", "range": "="}

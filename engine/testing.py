@@ -106,6 +106,9 @@ def _check(result, e: n.Expectation) -> str | None:
         if not any(m["type"] == "action" and m["name"] == e.name for m in result.measures):
             return f"expected action {e.name} for grade {result.grade}; it has: " + \
                 (", ".join(m["name"] for m in result.measures if m["type"] == "action") or "none")
+    elif k == "no_action":
+        if any(m["type"] == "action" and m["name"] == e.name for m in result.measures):
+            return f"expected no action {e.name} for grade {result.grade}, but it applies"
     elif k in ("alert", "no_alert"):
         fired = {a.name for a in result.alerts}
         if (e.name in fired) != (k == "alert"):

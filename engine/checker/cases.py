@@ -30,7 +30,7 @@ def check(ctx: Context) -> None:
                                     did_you_mean(e.name, ctx.measure_decls) or "declare it in `measures`")
                 else:
                     check_requirement(ctx, decl, e.requirement, e.span)
-            elif e.kind == "action" and e.name not in actions:
+            elif e.kind in ("action", "no_action") and e.name not in actions:
                 ctx.diags.error("unknown_measure", f"test expects unknown action `{e.name}`", e.span,
                                 did_you_mean(e.name, actions) or "actions are declared per grade in `measures`")
             elif e.kind in ("alert", "no_alert") and e.name not in alerts:

@@ -37,13 +37,18 @@ def check(ctx: Context) -> None:
                 if g in ctx.measures_by_grade:
                     ctx.measures_by_grade[g].append(item)
     for g, items in ctx.measures_by_grade.items():
+        # Items for one measure are tried in the order written and the first that applies wins
+        # (docs/semantics.md §Conditional measures): an item after one without `when` never applies.
         names = {}
         for it in items:
             key = ("measure", it.measure) if isinstance(it, n.MeasureValue) else ("action", it.name)
-            if key in names:
+            first = names.get(key)
+            if first is not None and first.condition is None:
                 ctx.diags.error("measure_duplicate", f"grade `{g}` sets `{key[1]}` twice", it.span,
-                                f"the first is on line {names[key].span.line}")
-            names[key] = it
+                                f"the first is on line {first.span.line}; to choose between values, "
+                                "give every one but the last a `when <condition>`")
+            if first is None or first.condition is not None:
+                names[key] = it
     for g in grades:
         if not ctx.measures_by_grade[g]:
             ctx.diags.error("grade_without_measures", f"grade `{g}` has no measures", m.span,

@@ -29,8 +29,15 @@ def check(ctx: Context) -> None:
         grading = dataclasses.replace(grading, ref=r.expr(grading.ref, "grade"))
     overrides = tuple(dataclasses.replace(o, condition=r.expr(o.condition, "override")) for o in p.overrides)
     alerts = tuple(dataclasses.replace(a, condition=r.expr(a.condition, "alert")) for a in p.alerts)
+    measures = p.measures
+    if measures is not None:
+        measures = dataclasses.replace(measures, rules=tuple(
+            dataclasses.replace(rule, items=tuple(
+                dataclasses.replace(it, condition=r.expr(it.condition, "measure")) if it.condition is not None
+                else it for it in rule.items))
+            for rule in measures.rules))
     ctx.policy = dataclasses.replace(p, indicators=indicators, grading=grading, overrides=overrides,
-                                     alerts=alerts)
+                                     alerts=alerts, measures=measures)
 
 
 class _Resolver:

@@ -32,6 +32,11 @@ def check(ctx: Context) -> None:
             for item in rule.items:
                 if isinstance(item, n.MeasureValue) and _requirement_has_number(item.requirement):
                     _need(ctx, item.span, f"measure `{item.measure}`", item.provenance, p.measures.provenance)
+                elif item.condition is not None and _has_number(item.condition):
+                    what = f"measure `{item.measure}`" if isinstance(item, n.MeasureValue) else \
+                        f"action `{item.name}`"
+                    _need(ctx, item.span, f"the `when` condition of {what}", item.provenance,
+                          p.measures.provenance)
     for a in p.alerts:
         if _has_number(a.condition):
             _need(ctx, a.span, f"alert `{a.name}`", a.provenance)

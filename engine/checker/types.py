@@ -24,6 +24,11 @@ def check(ctx: Context) -> None:
         tc.condition(o.condition, "an override's condition")
     for a in p.alerts:
         tc.condition(a.condition, "an alert's condition")
+    if p.measures is not None:
+        for rule in p.measures.rules:
+            for item in rule.items:
+                if item.condition is not None:
+                    tc.condition(item.condition, "a measure's `when` condition")
     for u in p.uses:
         if u.policy_id not in ctx.known_policies:
             ctx.diags.error("unknown_policy", f"`use {u.policy_id}`: no such policy is loaded", u.span,
