@@ -137,6 +137,7 @@ def _parse_date(text: str) -> dt.date:
 
 # ---- commands of other areas register here, one import each (keeps this file small) ----
 # (service: riskrules/cli_service.py · batch: riskrules/cli_batch.py · population: riskrules/cli_population.py)
+from riskrules import cli_service  # noqa: E402,F401  (serve, keys, audit)
 from riskrules import cli_diff  # noqa: E402,F401  (diff)
 
 
