@@ -1,0 +1,125 @@
+"""What routes need, as `Annotated` dependencies: a route's signature says who may call it
+and what it reads.
+
+    async def evaluate(caller: CanEvaluate, policies: LivePolicies, body: JsonBody, ...)
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Optional
+
+import orjson
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from .keys import Caller
+from .policyset import PolicySet
+from .problems import Problem
+from .schemas import PolicyTextRequest
+from .service import Service
+
+_bearer = HTTPBearer(auto_error=False, description="an API key made with `riskrules keys create`",
+                     scheme_name="ApiKey", bearerFormat="rrk_…")
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def current_caller(service: ServiceDep,
+                   credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)]) -> Caller:
+    challenge = {"WWW-Authenticate": 'Bearer realm="riskrules"'}
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Problem("unauthenticated", "send an API key as `Authorization: Bearer <key>`", headers=challenge)
+    caller = service.keys.caller(credentials.credentials)
+    if caller is None:
+        raise Problem("unauthenticated", "the API key is unknown or revoked", headers=challenge)
+    return caller
+
+
+def _permission(permission: str, what: str):
+    def check(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+        if not caller.can(permission):
+            raise Problem("forbidden", f"a key with role `{caller.role}` may not {what}")
+        return caller
+    return check
+
+
+CanReadPolicies = Annotated[Caller, Depends(_permission("read_policies", "read policies"))]
+CanEvaluate = Annotated[Caller, Depends(_permission("evaluate", "evaluate enterprises"))]
+CanReadEvaluations = Annotated[Caller, Depends(_permission("read_evaluations", "read evaluations"))]
+CanValidate = Annotated[Caller, Depends(_permission("validate", "check policy texts"))]
+CanPublish = Annotated[Caller, Depends(_permission("publish", "publish policies"))]
+CanReload = Annotated[Caller, Depends(_permission("reload", "reload the policies"))]
+CanReadAudit = Annotated[Caller, Depends(_permission("read_audit", "read the audit log"))]
+
+
+def live_policies(service: ServiceDep) -> PolicySet:
+    """The set this request will use from start to end, whatever reloads happen meanwhile."""
+    return service.policies.current
+
+
+LivePolicies = Annotated[PolicySet, Depends(live_policies)]
+
+
+def in_scope(caller: Caller, policy_id: str) -> None:
+    """403 for a policy of another jurisdiction, before anything about it is looked up."""
+    if not caller.sees(policy_id):
+        raise Problem("forbidden", f"a key of jurisdiction `{caller.jurisdiction}` may not use `{policy_id}`")
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def json_body(request: Request) -> Any:
+    """The body parsed as JSON: 415 when it is not sent as JSON, 400 when it is not JSON."""
+    if _media_type(request) != "application/json":
+        raise Problem("unsupported-media-type", "send the body as `Content-Type: application/json`")
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Problem("malformed-request", f"the body is not valid JSON: {exc}")
+
+
+JsonBody = Annotated[Any, Depends(json_body)]
+
+
+async def policy_text(request: Request) -> PolicyTextRequest:
+    """A policy text, sent as text/plain (the file itself) or as JSON {"text": …, "file": …}."""
+    media = _media_type(request)
+    raw = await request.body()
+    if media == "text/plain":
+        try:
+            return PolicyTextRequest(text=raw.decode("utf-8"), file=request.query_params.get("file"))
+        except UnicodeDecodeError:
+            raise Problem("malformed-request", "the policy text is not UTF-8")
+    if media == "application/json":
+        try:
+            return PolicyTextRequest.model_validate_json(raw)
+        except ValueError as exc:
+            errors = getattr(exc, "errors", lambda: [])()
+            if any(e.get("type") == "json_invalid" for e in errors):
+                raise Problem("malformed-request", "the body is not valid JSON")
+            raise Problem("invalid-request", "send {\"text\": \"policy …\", \"file\": \"name.rules\"}",
+                          errors=[{"loc": list(e["loc"]), "type": e["type"], "msg": e["msg"]} for e in errors])
+    raise Problem("unsupported-media-type", "send the policy as `text/plain` or as JSON {\"text\": …}")
+
+
+PolicyText = Annotated[PolicyTextRequest, Depends(policy_text)]
+
+
+def as_of_date(as_of: Annotated[Optional[dt.date], Query(
+        description="evaluate as of this date: picks the version in force then and anchors time windows; "
+                    "default today")] = None) -> dt.date:
+    return as_of or dt.date.today()
+
+
+AsOf = Annotated[dt.date, Depends(as_of_date)]
+Version = Annotated[Optional[str], Query(max_length=128, description="a named version or its sha256, instead of "
+                                                                     "the version in force on `as_of`")]
+Explain = Annotated[bool, Query(description="add the per-indicator explanation (bins, points, weights, basis)")]

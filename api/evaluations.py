@@ -1,0 +1,190 @@
+"""Evaluating enterprises for a caller: pick the version, run the engine, and make the
+evaluation record and the audit event that must be committed before the result is released.
+
+The routes only call these. Nothing here touches the request or the response objects.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from typing import Optional
+
+import orjson
+
+from engine import InputError, PolicyNotFound
+
+from . import audit
+from .keys import Caller, jurisdiction_of
+from .policyset import PolicySet
+from .problems import CATALOGUE, TYPE_BASE, Problem
+from .store import utcnow
+
+_SORTED = orjson.OPT_SORT_KEYS
+ITEM_FIELDS = frozenset({"enterprise_id", "inputs"})
+
+
+def fingerprint(inputs: dict) -> str:
+    """sha256 of the inputs as canonical JSON: sorted keys, no spaces, UTF-8."""
+    return hashlib.sha256(orjson.dumps(inputs, option=_SORTED)).hexdigest()
+
+
+def evaluator_for(policies: PolicySet, policy_id: str, version: Optional[str], as_of: dt.date):
+    try:
+        return policies.evaluator(policy_id, version, as_of)
+    except PolicyNotFound as exc:
+        if policy_id not in policies.ids():
+            raise Problem("not-found", f"there is no policy `{policy_id}`")
+        raise Problem("not-found", exc.args[0] if exc.args else f"no such version of `{policy_id}`")
+
+
+def item_problems(obj) -> list[dict]:
+    """What is wrong with one request item {"enterprise_id": …, "inputs": {…}} (pydantic-style)."""
+    if type(obj) is not dict:
+        return [{"loc": [], "type": "wrong_type", "msg": 'expected an object {"enterprise_id": …, "inputs": {…}}'}]
+    out = [{"loc": [k], "type": "unknown_field", "msg": f"`{k}` is not a field; the inputs go in `inputs`"}
+           for k in obj if k not in ITEM_FIELDS]
+    if "inputs" not in obj:
+        out.append({"loc": ["inputs"], "type": "missing_required", "msg": "`inputs` holds the enterprise's inputs"})
+    elif type(obj["inputs"]) is not dict:
+        out.append({"loc": ["inputs"], "type": "wrong_type", "msg": "expected an object with the enterprise's inputs"})
+    eid = obj.get("enterprise_id")
+    if eid is not None and (type(eid) is not str or len(eid) > 64):
+        out.append({"loc": ["enterprise_id"], "type": "wrong_type", "msg": "expected a string of at most 64 characters"})
+    return out
+
+
+def _input_problems(exc: InputError) -> list[dict]:
+    return [dict(p, loc=["inputs"] + list(p["loc"])) for p in exc.problems]
+
+
+def _summary(problems: list[dict]) -> str:
+    shown = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems[:3])
+    return shown + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+
+
+@dataclass
+class Evaluated:
+    """One evaluated enterprise: the answer, and the record that must be stored before it goes out."""
+    body: dict
+    row: dict
+    event_detail: dict = field(default_factory=dict)
+
+
+def evaluate(ev, caller: Caller, as_of: dt.date, explain: bool, enterprise_id, inputs: dict,
+             evaluation_id: str, now: str, batch: Optional[tuple] = None) -> Evaluated:
+    """Run the engine on one record (raises InputError) and build its record."""
+    result = ev.evaluate(inputs, as_of, explain=explain).to_json()
+    c = ev.checked
+    input_sha = fingerprint(inputs)
+    stored = orjson.dumps(result)
+    result_sha = hashlib.sha256(stored).hexdigest()
+    row = {"id": evaluation_id, "batch_id": batch[0] if batch else None, "batch_index": batch[1] if batch else None,
+           "caller_id": caller.id, "jurisdiction": jurisdiction_of(c.id), "policy_id": c.id,
+           "policy_version": c.version, "policy_sha256": c.sha256, "as_of": as_of.isoformat(),
+           "enterprise_id": enterprise_id, "input_sha256": input_sha, "grade": result["grade"],
+           "score": result["score"], "result": stored.decode("utf-8"), "result_sha256": result_sha,
+           "created_at": now}
+    body = {"evaluation_id": evaluation_id, "enterprise_id": enterprise_id, "input_sha256": input_sha,
+            "result": result}
+    return Evaluated(body, row)
+
+
+def _event(caller: Caller, ev, action: str, detail: dict) -> audit.Event:
+    c = ev.checked
+    return audit.Event(caller.id, caller.name, caller.role, action, jurisdiction_of(c.id), detail,
+                       c.id, c.version, c.sha256)
+
+
+def evaluate_one(policies: PolicySet, caller: Caller, policy_id: str, version: Optional[str], as_of: dt.date,
+                 explain: bool, body) -> tuple[Evaluated, audit.Event]:
+    """A single evaluation request → (the answer and its record, the audit event)."""
+    problems = item_problems(body)
+    if problems:
+        raise Problem("invalid-request", _summary(problems), errors=problems)
+    ev = evaluator_for(policies, policy_id, version, as_of)
+    try:
+        done = evaluate(ev, caller, as_of, explain, body.get("enterprise_id"), body["inputs"],
+                        uuid.uuid4().hex, utcnow())
+    except InputError as exc:
+        problems = _input_problems(exc)
+        raise Problem("invalid-input", _summary(problems), errors=problems)
+    r = done.row
+    event = _event(caller, ev, "evaluate", {"evaluation_id": r["id"], "enterprise_id": r["enterprise_id"],
+                                            "as_of": r["as_of"], "input_sha256": r["input_sha256"],
+                                            "result_sha256": r["result_sha256"]})
+    return done, event
+
+
+# ---- batches ---------------------------------------------------------------------------------
+
+def refusal(slug: str, problems: list[dict]) -> dict:
+    return {"type": TYPE_BASE + slug, "title": CATALOGUE[slug][1], "detail": _summary(problems), "errors": problems}
+
+
+class Batch:
+    """A batch in progress: records come in chunks, each chunk is recorded (one audit event)
+    before its answers are released."""
+
+    def __init__(self, policies: PolicySet, caller: Caller, policy_id: str, version: Optional[str],
+                 as_of: dt.date, explain: bool):
+        self.ev = evaluator_for(policies, policy_id, version, as_of)
+        self.caller = caller
+        self.as_of = as_of
+        self.explain = explain
+        self.id = uuid.uuid4().hex
+        self.records = 0
+        self.evaluated = 0
+
+    def run_chunk(self, items: list) -> tuple[list[dict], list[dict], audit.Event]:
+        """items: (index, parsed object or a refusal dict) → (answers, records, audit event)."""
+        answers, rows = [], []
+        now = utcnow()
+        digest = hashlib.sha256()
+        ev, caller, as_of, explain, batch_id = self.ev, self.caller, self.as_of, self.explain, self.id
+        for index, obj, refused in items:
+            if refused is not None:
+                answers.append({"index": index, "error": refused})
+                continue
+            problems = item_problems(obj)
+            eid = obj.get("enterprise_id") if type(obj) is dict else None
+            if problems:
+                answers.append({"index": index, "enterprise_id": eid if type(eid) is str else None,
+                                "error": refusal("invalid-request", problems)})
+                continue
+            try:
+                done = evaluate(ev, caller, as_of, explain, eid, obj["inputs"], f"{batch_id}.{index}", now,
+                                (batch_id, index))
+            except InputError as exc:
+                answers.append({"index": index, "enterprise_id": eid,
+                                "error": refusal("invalid-input", _input_problems(exc))})
+                continue
+            body = done.body
+            answers.append({"index": index, **body})
+            rows.append(done.row)
+            digest.update(f"{done.row['id']}:{done.row['input_sha256']}:{done.row['result_sha256']}\n".encode())
+        first = items[0][0] if items else self.records
+        self.records += len(items)
+        self.evaluated += len(rows)
+        event = _event(caller, ev, "evaluate_batch", {
+            "batch_id": batch_id, "first_index": first, "records": len(items), "evaluated": len(rows),
+            "as_of": as_of.isoformat(), "digest": digest.hexdigest()})
+        return answers, rows, event
+
+    def summary(self) -> dict:
+        return {"records": self.records, "evaluated": self.evaluated, "refused": self.records - self.evaluated}
+
+
+def stored_evaluation(row: dict) -> dict:
+    return {"evaluation_id": row["id"], "batch_id": row["batch_id"], "created_at": row["created_at"],
+            "caller_id": row["caller_id"], "policy_id": row["policy_id"], "policy_version": row["policy_version"],
+            "policy_sha256": row["policy_sha256"], "as_of": row["as_of"], "enterprise_id": row["enterprise_id"],
+            "input_sha256": row["input_sha256"], "grade": row["grade"], "score": row["score"],
+            "result": orjson.loads(row["result"])}
+
+
+def read_event(caller: Caller, row: dict) -> audit.Event:
+    return audit.Event(caller.id, caller.name, caller.role, "read_evaluation", row["jurisdiction"],
+                       {"evaluation_id": row["id"], "result_sha256": row["result_sha256"]},
+                       row["policy_id"], row["policy_version"], row["policy_sha256"])

@@ -1,0 +1,141 @@
+"""Evaluations: one enterprise, a batch (JSON array or NDJSON stream), and reading a stored one."""
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Path, Request
+from fastapi.concurrency import run_in_threadpool
+
+from .. import evaluations as evals
+from ..deps import (AsOf, CanEvaluate, CanReadEvaluations, Explain, JsonBody, LivePolicies, ServiceDep, Version,
+                    in_scope)
+from ..problems import Problem
+from ..responses import JSON, NDJSONStream
+from ..schemas import (EVALUATION_REQUEST_EXAMPLE, WEIHAI_INPUTS, BatchResult, Evaluation, EvaluationRequest,
+                       StoredEvaluation)
+
+router = APIRouter(tags=["evaluations"])
+
+PolicyId = Annotated[str, Path(max_length=128, description="jurisdiction.domain, e.g. weihai.food_production",
+                               examples=["weihai.food_production"])]
+CHUNK = 2000              # records evaluated, recorded and released together in a batch
+_PROBLEM = {"content": {"application/problem+json": {}}}
+_ONE_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": EvaluationRequest.model_json_schema(), "example": EVALUATION_REQUEST_EXAMPLE}}}}
+_BATCH_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"type": "array", "items": EvaluationRequest.model_json_schema()},
+                         "example": [EVALUATION_REQUEST_EXAMPLE,
+                                     {"enterprise_id": "91371000MA3C000002",
+                                      "inputs": dict(WEIHAI_INPUTS, penalties="two")}]},
+    "application/x-ndjson": {"schema": {"type": "string"},
+                             "example": orjson.dumps(EVALUATION_REQUEST_EXAMPLE).decode() + "\n"}}}}
+
+
+@router.post("/policies/{policy_id}/evaluations", status_code=201, response_model=Evaluation,
+             openapi_extra=_ONE_BODY, summary="evaluate one enterprise",
+             description="Decided by the version in force today, the one in force on `as_of`, or a named `version` "
+                         "(name or sha256). The evaluation is recorded and the read is audited before the answer "
+                         "is sent; `Location` points at the stored record.",
+             responses={403: _PROBLEM, 404: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM})
+async def evaluate(policy_id: PolicyId, caller: CanEvaluate, policies: LivePolicies, service: ServiceDep,
+                   body: JsonBody, as_of: AsOf, version: Version = None, explain: Explain = False):
+    in_scope(caller, policy_id)
+    done, event = evals.evaluate_one(policies, caller, policy_id, version, as_of, explain, body)
+    await service.recorder.record([done.row], [event])
+    return JSON(done.body, status_code=201, headers={"Location": f"/v1/evaluations/{done.row['id']}"})
+
+
+@router.post("/policies/{policy_id}/evaluations/batch", response_model=BatchResult, openapi_extra=_BATCH_BODY,
+             summary="evaluate many enterprises: a JSON array, or NDJSON in and out",
+             description="One answer per record, in order, each with its `index`; a bad record gets its own `error` "
+                         "and the others are evaluated. With `Content-Type: application/x-ndjson` the records are "
+                         "read and the answers written one line each as they go, so a batch of any size streams; "
+                         "the batch id is in the `Batch-Id` header.",
+             responses={200: {"content": {"application/x-ndjson": {"example": '{"index":0,"evaluation_id":"…",'
+                                                                               '"result":{"grade":"B"}}\n'}}},
+                        403: _PROBLEM, 404: _PROBLEM, 413: _PROBLEM, 415: _PROBLEM})
+async def evaluate_batch(policy_id: PolicyId, request: Request, caller: CanEvaluate, policies: LivePolicies,
+                         service: ServiceDep, as_of: AsOf, version: Version = None, explain: Explain = False):
+    in_scope(caller, policy_id)
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    limit = service.settings.max_batch_records
+    if media == "application/x-ndjson":
+        batch = evals.Batch(policies, caller, policy_id, version, as_of, explain)
+        return NDJSONStream(_ndjson(request, service, batch, limit), headers={"Batch-Id": batch.id})
+    if media != "application/json":
+        raise Problem("unsupported-media-type", "send a JSON array (application/json) or NDJSON "
+                      "(application/x-ndjson)")
+    try:
+        items = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise Problem("malformed-request", f"the body is not valid JSON: {exc}")
+    if type(items) is not list:
+        raise Problem("invalid-request", "send a JSON array of {\"enterprise_id\": …, \"inputs\": {…}}",
+                      errors=[{"loc": [], "type": "wrong_type", "msg": "expected an array"}])
+    if len(items) > limit:
+        raise Problem("too-large", f"{len(items)} records is more than the {limit} a batch may hold; "
+                      "split it, or stream it as NDJSON")
+    batch = evals.Batch(policies, caller, policy_id, version, as_of, explain)
+    answers = []
+    for start in range(0, len(items), CHUNK):
+        chunk = [(i, obj, None) for i, obj in enumerate(items[start:start + CHUNK], start)]
+        out, rows, event = await run_in_threadpool(batch.run_chunk, chunk)
+        await service.recorder.record(rows, [event])
+        answers += out
+    return JSON({"batch_id": batch.id, "summary": batch.summary(), "results": answers})
+
+
+async def _ndjson(request: Request, service, batch: evals.Batch, limit: int):
+    """Read lines, evaluate them CHUNK at a time, record, then write their answers."""
+    pending, index, buffer = [], 0, b""
+
+    async def flush():
+        out, rows, event = await run_in_threadpool(batch.run_chunk, pending)
+        await service.recorder.record(rows, [event])
+        return b"".join(orjson.dumps(a) + b"\n" for a in out)
+
+    try:
+        async for data in request.stream():
+            buffer += data
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if not line.strip():
+                    continue
+                if index >= limit:
+                    raise Problem("too-large", f"a batch holds at most {limit} records; the rest were not read")
+                pending.append(_parse_line(index, line))
+                index += 1
+                if len(pending) >= CHUNK:
+                    yield await flush()
+                    pending = []
+        if buffer.strip():
+            if index >= limit:
+                raise Problem("too-large", f"a batch holds at most {limit} records; the rest were not read")
+            pending.append(_parse_line(index, buffer))
+        if pending:
+            yield await flush()
+    except Problem as p:
+        if pending:
+            yield await flush()
+        yield orjson.dumps({"index": None, "error": p.body(request.url.path)}) + b"\n"
+
+
+def _parse_line(index: int, line: bytes) -> tuple:
+    try:
+        return index, orjson.loads(line), None
+    except orjson.JSONDecodeError as exc:
+        return index, None, evals.refusal("malformed-request", [{"loc": [], "type": "json_invalid",
+                                                                 "msg": f"line {index + 1} is not JSON: {exc}"}])
+
+
+@router.get("/evaluations/{evaluation_id}", response_model=StoredEvaluation,
+            summary="a stored evaluation (the read is audited)", responses={403: _PROBLEM, 404: _PROBLEM})
+async def get_evaluation(evaluation_id: Annotated[str, Path(max_length=64)], caller: CanReadEvaluations,
+                         service: ServiceDep):
+    row = await run_in_threadpool(service.store.evaluation, evaluation_id)
+    if row is None:
+        raise Problem("not-found", f"there is no evaluation `{evaluation_id}`")
+    in_scope(caller, row["policy_id"])
+    await service.recorder.record([], [evals.read_event(caller, row)])
+    return JSON(evals.stored_evaluation(row))
