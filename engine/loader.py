@@ -5,6 +5,7 @@ typed against the used policy's grades; cycles are reported as `use_cycle`.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,7 @@ def check_sources(sources: list[SourceFile], known: dict | None = None) -> list[
         if s.policy is not None:
             by_id.setdefault(s.policy.id, []).append(s)
     state: dict[str, str] = {}
+    cycles: dict[str, str] = {}     # policy id → the use cycle it is part of
 
     def visit(pid: str, chain: list) -> None:
         if state.get(pid) == "done":
@@ -89,11 +91,23 @@ def check_sources(sources: list[SourceFile], known: dict | None = None) -> list[
                         if u.policy_id in chain else f"{pid} → {pid}"
                     s.diagnostics.append(error("use_cycle", f"policies use each other in a cycle: {cycle}",
                                                u.span, "a general policy may feed a domain policy, not the reverse"))
+                    for member in (chain[chain.index(u.policy_id):] if u.policy_id in chain else []) + [pid]:
+                        cycles.setdefault(member, cycle)
                     continue
                 if u.policy_id in by_id:
                     visit(u.policy_id, chain + [pid])
         for s in by_id.get(pid, []):
             if any(d.code == "use_cycle" for d in s.diagnostics):
+                continue
+            # a policy that uses a member of a cycle is not checked against nothing (that said
+            # "no such policy is loaded"): the use is reported as what it is
+            into_cycle = [u for u in s.policy.uses if u.policy_id in cycles]
+            for u in into_cycle:
+                message = f"policies use each other in a cycle: {cycles[u.policy_id]}" if pid in cycles else \
+                    f"`{u.policy_id}` cannot be used: it is in a cycle of policies ({cycles[u.policy_id]})"
+                s.diagnostics.append(error("use_cycle", message, u.span,
+                                           "a general policy may feed a domain policy, not the reverse"))
+            if into_cycle:
                 continue
             known_for_s = dict(known)
             for u in s.policy.uses:
@@ -101,6 +115,7 @@ def check_sources(sources: list[SourceFile], known: dict | None = None) -> list[
                 if checked_used is not None:
                     known_for_s[u.policy_id] = checked_used
             s.checked, s.diagnostics = check(s.policy, s.text, s.path, known_for_s, s.diagnostics)
+            s.diagnostics = _explain_unknown_policies(s, by_id, known)
         state[pid] = "done"
 
     for pid in by_id:
@@ -108,6 +123,25 @@ def check_sources(sources: list[SourceFile], known: dict | None = None) -> list[
     for s in sources:
         s.diagnostics = sort_diagnostics(s.diagnostics)
     return sources
+
+
+def _explain_unknown_policies(s: SourceFile, by_id: dict, known: dict) -> list:
+    """The checker sees only the policies a file can use and says "no such policy is loaded" for
+    any other. Here the whole tree is known: say that the policy is there but has errors, or
+    suggest the closest id ("did you mean")."""
+    from .diagnostics import did_you_mean
+
+    uses = {u.span: u.policy_id for u in s.policy.uses}
+    out = []
+    for d in s.diagnostics:
+        pid = uses.get(d.span) if d.code == "unknown_policy" else None
+        if pid in by_id:
+            d = dataclasses.replace(d, message=f"`use {pid}`: that policy has errors, so it cannot be used",
+                                    help=f"fix the errors reported in {by_id[pid][0].path}")
+        elif pid is not None and (hint := did_you_mean(pid, set(by_id) | set(known))):
+            d = dataclasses.replace(d, help=hint)
+        out.append(d)
+    return out
 
 
 def _newest_checked(sources: list[SourceFile]) -> CheckedPolicy | None:

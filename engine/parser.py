@@ -100,6 +100,9 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
 def _hint_for_token(token, expected: set) -> str:
     if token.type == "NAME" and "SEMICOLON" in expected:
         return "separate the measures of one grade with `;` (expected `;` before the next measure)"
+    if expected == {"COLON", "COMMA"}:
+        # a name at the start of a measures line reads as the next grade: usually a missing `;`
+        return "if the measures of one grade go on here, separate them with `;` (a new grade line is `B: …`)"
     if token.type == "NAME" and "WEIGHT" in expected:
         return "an indicator needs `weight N%` before its `:`"
     if token.type in ("INT", "NUMBER") and "PERCENT" in expected and "INT" not in expected:

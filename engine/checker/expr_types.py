@@ -71,6 +71,8 @@ def type_of(e, inputs: dict, grades: tuple, used: dict) -> T:
         return NUMBER
     if isinstance(e, n.UsedRef):
         checked = used.get(e.alias)
+        if checked is None:
+            return UNKNOWN      # `use` of an unknown policy: reported once, as unknown_policy
         if e.field == "grade":
             return T("grade", members=checked.grades if checked else ())
         return NUMBER if e.field == "score" else UNKNOWN

@@ -18,8 +18,10 @@ def check(ctx: Context) -> None:
     for d in m.decls:
         decls.setdefault(d.name, d)
     ctx.measure_decls = decls
+    written = set()   # grades with a measures line, even one that names an unknown measure
     for rule in m.rules:
         targets = rule.grades or grades
+        written.update(targets)
         for g in rule.grades:
             if g not in grades:
                 ctx.diags.error("unknown_grade", f"measures for unknown grade `{g}`", rule.span,
@@ -50,7 +52,7 @@ def check(ctx: Context) -> None:
             if first is None or first.condition is not None:
                 names[key] = it
     for g in grades:
-        if not ctx.measures_by_grade[g]:
+        if not ctx.measures_by_grade[g] and g not in written:   # not a cascade of unknown_measure
             ctx.diags.error("grade_without_measures", f"grade `{g}` has no measures", m.span,
                             f"add a line `{g}: …`; a grade without special treatment can say so: "
                             f"`{g}: action 常规监管 \"…\"`")

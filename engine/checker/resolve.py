@@ -83,11 +83,13 @@ class _Resolver:
                 if where == "indicator":
                     self.ctx.diags.error("unknown_name", "`grade` cannot be used to compute the score it decides",
                                          ref.span, "indicators may read inputs and used policies' results")
+                    return n.InputRef(name, span=ref.span)   # reported once: typed unknown from here on
                 return n.GradeRef(span=ref.span)
             if name == "score":
                 if where == "indicator":
                     self.ctx.diags.error("unknown_name", "`score` cannot be used inside an indicator",
                                          ref.span, "indicators are what the score is made of")
+                    return n.InputRef(name, span=ref.span)
                 return n.ScoreRef(span=ref.span)
             if name in self.ctx.inputs:
                 return n.InputRef(name, span=ref.span)

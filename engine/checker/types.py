@@ -57,6 +57,8 @@ class _TypeChecker:
 
     def grade_source(self, g: n.GradeFromInput) -> None:
         t = self.t(g.ref)
+        if t.kind == "unknown":
+            return              # an unknown name or policy, reported where it is declared
         if t.kind != "grade":
             self.err(f"`grade = …` needs an input of type grade, not {t}", g.ref.span,
                      "declare the input as `name : grade`")

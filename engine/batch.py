@@ -1,0 +1,779 @@
+"""Checked policy → a columnar Polars plan: the embedded fast path of `riskrules classify`.
+
+The plan is built from the checked AST through engine/batch_plan.py, the same constants the
+SQL generator (engine/sqlgen.py) uses, and computes per row what `Evaluator.evaluate`
+computes per record (docs/semantics.md): integer contributions per bin, the score in scaled
+integers with half-up rounding, grade, overrides by precedence, alerts with as-of windows,
+completeness, measures of the final grade, and the problems that make a row a reject.
+
+A plan is specialised per chunk to what the chunk holds: a column without nulls gets no
+missing-value branches, a column whose minimum and maximum are in its domain gets no
+validation. Both forms are under the differential test (tests/batch/).
+
+    batch = compile_batch(checked, as_of)
+    results, rejects = batch.evaluate(frame, events=batch.event_counts(events_frame))
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Optional
+
+import polars as pl
+
+from . import nodes as n
+from .batch_plan import (FLOAT_LIMIT, FLOAT_SCALE, COUNT_LIMIT, BatchPlan, Num, Unsupported, as_int,
+                         common_scale, plan as make_plan)
+from .checker.context import CheckedPolicy
+
+I64, I128 = pl.Int64, pl.Int128
+FINITE = 1.7976931348623157e308
+
+
+def compile_batch(checked: CheckedPolicy, as_of: dt.date, *, resolve_used=None, events_given: bool = True,
+                  contributions: bool = False, id_column: str = "id") -> "PolarsBatch":
+    return PolarsBatch(make_plan(checked, as_of, resolve_used, events_given), contributions, id_column)
+
+
+# ---- values of expressions ----------------------------------------------------------------
+
+@dataclass
+class V:
+    """A compiled value: kind int (scaled by 10^scale), float, bool, str, grade (index), date."""
+    kind: str
+    expr: pl.Expr
+    scale: int = 0
+    num: Optional[Num] = None
+    grades: tuple = ()
+    literal: Optional[Decimal] = None      # a number literal's value
+    name: str = ""                         # a symbol's name
+
+
+def lit_int(v: int, wide: bool = False) -> pl.Expr:
+    return pl.lit(v, dtype=I128 if wide else I64)
+
+
+def half_up_div(num: pl.Expr, den, wide: bool) -> pl.Expr:
+    """round(num / den) half away from zero, den > 0 (an int or an expression): exact."""
+    t = I128 if wide else I64
+    num = num.cast(t)
+    two_den = den * 2 if isinstance(den, int) else den.cast(t) * 2
+    d = den if isinstance(den, int) else den.cast(t)
+    pos = (num * 2 + d) // two_den
+    neg = -((-num * 2 + d) // two_den)
+    return pl.when(num >= 0).then(pos).otherwise(neg)
+
+
+def rescale(v: V, s: int, wide: bool) -> pl.Expr:
+    e = v.expr.cast(I128) if wide else v.expr
+    return e if s == v.scale else e * lit_int(10 ** (s - v.scale), wide)
+
+
+class PolarsBatch:
+    """A compiled batch plan; `evaluate` runs it over one chunk (a DataFrame)."""
+
+    def __init__(self, plan: BatchPlan, contributions: bool = False, id_column: str = "id"):
+        self.plan = plan
+        self.contributions = contributions
+        self.id_column = id_column
+        self.grade_dtype = pl.Enum(list(plan.grades))
+
+    # ---- events ----------------------------------------------------------------------
+    def event_counts(self, events: Optional[pl.DataFrame], id_column: Optional[str] = None) -> Optional[pl.DataFrame]:
+        """Events (enterprise id, input, date) → one row per enterprise: a count per window and
+        a flag per events input whose dates are malformed."""
+        windows = self.plan.all_windows()
+        names = self.plan.events_inputs()
+        if events is None or not names:
+            return None
+        idc = id_column or self.id_column
+        ev = events.lazy().filter(pl.col("input").is_in(names))
+        date = pl.col("date")
+        if events.schema["date"] == pl.String:
+            parsed = date.str.to_date("%Y-%m-%d", strict=False)
+            date = pl.when(date.str.contains(r"^\d{4}-\d{2}-\d{2}$")).then(parsed)
+        ev = ev.with_columns(date.alias("date"))
+        aggs = [((pl.col("input") == w.input) & (pl.col("date") > w.start) & (pl.col("date") <= w.end)).sum()
+                .cast(I64).alias(f"__w{w.index}_{w.input}") for w in windows]
+        aggs += [((pl.col("input") == name) & pl.col("date").is_null()).any().alias(f"__bad_{name}") for name in names]
+        return ev.group_by(pl.col(idc).alias(self.id_column)).agg(aggs).collect()
+
+    # ---- evaluation ------------------------------------------------------------------
+    def evaluate(self, frame: pl.DataFrame, events: Optional[pl.DataFrame] = None):
+        """(results, rejects) for one chunk. `events` comes from event_counts()."""
+        plan = self.plan
+        df = frame
+        if events is not None:
+            df = df.join(events, on=self.id_column, how="left")
+        ctx = _Chunk(self, df, events is not None)
+        lf = df.lazy()
+        # inputs as expressions see them (defaults applied, dates parsed), then used policies
+        # (innermost first), then the policy itself
+        prepared = ctx.prepared()
+        if prepared:
+            lf = lf.with_columns(prepared)
+        for sub in ctx.used_plans(plan):
+            lf = _with_stages(lf, ctx.policy_columns(sub))
+        lf = _with_stages(lf, ctx.policy_columns(plan))
+        # problems: a used policy's (its invalid inputs, its no_data), the record's own, and
+        # no_data of the record only when nothing else is wrong (as Evaluator.evaluate)
+        problems = ctx.problems(plan)
+        problems += [pl.when(pl.col(f"__{sub.prefix}no_data")).then(pl.lit(sub.prefix[:-1] + ":no_data"))
+                     for sub in ctx.used_plans(plan) if sub.thresholds is not None]
+        if problems:
+            lf = lf.with_columns(pl.concat_list(problems).list.drop_nulls().alias("__problems"))
+            lf = lf.with_columns(pl.when((pl.col("__problems").list.len() == 0) & pl.col("__no_data"))
+                                 .then(pl.lit(["no_data"])).otherwise(pl.col("__problems")).alias("__problems"))
+        else:
+            lf = lf.with_columns(pl.when(pl.col("__no_data")).then(pl.lit(["no_data"]))
+                                 .otherwise(pl.lit([], dtype=pl.List(pl.String))).alias("__problems"))
+        out = lf.collect()
+        bad = out["__problems"].list.len() > 0
+        n_bad = int(bad.sum())
+        rejects = out.filter(bad).select(pl.col(self.id_column), pl.col("__problems").alias("problems")) \
+            if n_bad else pl.DataFrame({self.id_column: pl.Series([], dtype=out.schema[self.id_column]),
+                                        "problems": pl.Series([], dtype=pl.List(pl.String))})
+        good = out.filter(~bad) if n_bad else out
+        return good.select(ctx.output(plan)), rejects
+
+
+class _Chunk:
+    """Builds the expressions for one chunk, specialised to which columns hold nulls."""
+
+    def __init__(self, batch: PolarsBatch, df: pl.DataFrame, events_given: bool):
+        self.batch = batch
+        self.df = df
+        self.events_given = events_given
+        self.nulls = {c for c, k in zip(df.columns, df.null_count().row(0)) if k}
+
+    # ---- validation -----------------------------------------------------------------
+    def problems(self, plan: BatchPlan) -> list:
+        """Problem expressions ("loc:type" or null) for the columns that may hold one."""
+        out = []
+        for sub in plan.used.values():
+            out += self.problems(sub)
+        numeric_cols = [(plan.column(k), i) for k, i in plan.inputs.items()
+                        if i.type.kind in ("count", "number", "ratio") and plan.column(k) in self.df.columns]
+        stats = {}
+        if numeric_cols:
+            aggs = []
+            for c, _ in numeric_cols:
+                x = pl.col(c)
+                nan = x.is_nan().any() if self.df.schema[c].is_float() else pl.lit(False)
+                aggs += [x.min().alias(f"{c}:min"), x.max().alias(f"{c}:max"), nan.alias(f"{c}:nan")]
+            row = self.df.select(aggs).row(0)
+            stats = {c: row[3 * k: 3 * k + 3] for k, (c, _) in enumerate(numeric_cols)}
+        for name, decl in plan.inputs.items():
+            col = plan.column(name)
+            t = decl.type
+            k = t.kind
+            if k == "events":
+                out += self._events_problems(plan, name, decl)
+                continue
+            x = pl.col(col)
+            if col in self.nulls and name not in plan.defaults and decl.missing.kind == "required":
+                out.append(pl.when(x.is_null()).then(pl.lit(f"{col}:missing_required")))
+            if k in ("count", "number", "ratio"):
+                lo, hi, has_nan = stats.get(col, (None, None, False))
+                if lo is None:
+                    continue
+                dtype = self.df.schema[col]
+                if k == "count":
+                    if lo < 0:
+                        out.append(pl.when(x < 0).then(pl.lit(f"{col}:out_of_domain")))
+                else:
+                    if dtype.is_float():
+                        nonfinite = ~x.is_between(-FINITE, FINITE)
+                        if has_nan or not (-FINITE <= lo <= FINITE and -FINITE <= hi <= FINITE):
+                            out.append(pl.when(nonfinite).then(pl.lit(f"{col}:wrong_type")))
+                    low, high = (0, 1) if k == "ratio" else (t.low, t.high)
+                    conds = []
+                    if low is not None and lo < low:
+                        conds.append(x < float(low))
+                    if high is not None and hi > high:
+                        conds.append(x > float(high))
+                    if conds:
+                        cond = conds[0] if len(conds) == 1 else conds[0] | conds[1]
+                        if dtype.is_float():
+                            cond = cond & x.is_between(-FINITE, FINITE)
+                        out.append(pl.when(cond).then(pl.lit(f"{col}:out_of_domain")))
+                if name in plan.guarded:
+                    out.append(pl.when(~self._in_batch_range(x, k, dtype)).then(pl.lit(f"{col}:out_of_batch_range")))
+            elif k in ("enum", "grade"):
+                members = list(t.members) if k == "enum" else list(plan.grades)
+                dtype = self.df.schema[col]
+                x = x.cast(pl.String) if dtype != pl.String else x
+                out.append(pl.when(x.is_not_null() & ~x.is_in(members)).then(pl.lit(f"{col}:not_a_member")))
+            elif k == "date" and self.df.schema[col] == pl.String:
+                out.append(pl.when(x.is_not_null() & _parse_date(x).is_null()).then(pl.lit(f"{col}:wrong_type")))
+        if plan.grade_input is not None and isinstance(plan.grade_input, n.InputRef):
+            name = plan.grade_input.name
+            col = plan.column(name)
+            if name not in plan.defaults and plan.inputs[name].missing.kind != "required" and col in self.nulls:
+                # the evaluator cannot grade a record whose grade input is missing (docs/batch.md)
+                out.append(pl.when(pl.col(col).is_null()).then(pl.lit(f"{col}:missing_required")))
+        return out
+
+    def _in_batch_range(self, x: pl.Expr, kind: str, dtype) -> pl.Expr:
+        if kind == "count" or not dtype.is_float():
+            return x.is_null() | (x.abs() <= (COUNT_LIMIT if kind == "count" else FLOAT_LIMIT))
+        units = (x * 10 ** FLOAT_SCALE).round(0)
+        return x.is_null() | ~x.is_between(-FINITE, FINITE) | \
+            ((x.abs() <= FLOAT_LIMIT) & ((units / 10 ** FLOAT_SCALE) == x))
+
+    def _events_problems(self, plan: BatchPlan, name: str, decl) -> list:
+        col = plan.column(name)
+        if self.events_given:
+            return [pl.when(pl.col(f"__bad_{col}").fill_null(False)).then(pl.lit(f"{col}:wrong_type"))]
+        if name not in plan.defaults and decl.missing.kind == "required":
+            return [pl.lit(f"{col}:missing_required")]
+        return []
+
+    # ---- inputs ---------------------------------------------------------------------
+    def prepared(self) -> list:
+        """`__v:<col>` for each input whose value needs work: defaults applied, dates parsed."""
+        out = []
+        for p in [self.batch.plan] + self._all_used(self.batch.plan):
+            for name, decl in p.inputs.items():
+                col = p.column(name)
+                if decl.type.kind == "events" or col not in self.df.columns:
+                    continue
+                x = pl.col(col)
+                changed = False
+                if decl.type.kind == "date" and self.df.schema[col] == pl.String:
+                    x = _parse_date(x)
+                    changed = True
+                if decl.type.kind in ("enum", "grade") and self.df.schema[col] != pl.String:
+                    x = x.cast(pl.String)
+                    changed = True
+                if name in p.defaults and col in self.nulls:
+                    x = x.fill_null(_lit_value(p.defaults[name], decl))
+                    changed = True
+                if changed:
+                    out.append(x.alias(f"__v:{col}"))
+        return out
+
+    def _all_used(self, plan: BatchPlan) -> list:
+        out = []
+        for sub in plan.used.values():
+            out += self._all_used(sub) + [sub]
+        return out
+
+    def used_plans(self, plan: BatchPlan) -> list:
+        return self._all_used(plan)
+
+    def value(self, p: BatchPlan, name: str) -> pl.Expr:
+        col = p.column(name)
+        decl = p.inputs[name]
+        if decl.type.kind == "date" and self.df.schema.get(col) == pl.String or \
+                decl.type.kind in ("enum", "grade") and self.df.schema.get(col) != pl.String or \
+                (name in p.defaults and col in self.nulls):
+            return pl.col(f"__v:{col}")
+        return pl.col(col)
+
+    def nullable(self, p: BatchPlan, name: str) -> bool:
+        col = p.column(name)
+        if p.inputs[name].type.kind == "events":
+            return not self.events_given and name not in p.defaults
+        return col in self.nulls and name not in p.defaults
+
+    def defaulted(self, p: BatchPlan, name: str) -> Optional[pl.Expr]:
+        """True where the input's default was used (None when it never is in this chunk)."""
+        col = p.column(name)
+        if name not in p.defaults:
+            return None
+        if p.inputs[name].type.kind == "events":
+            return None if self.events_given else pl.lit(True)
+        return pl.col(col).is_null() if col in self.nulls else None
+
+    # ---- one policy -----------------------------------------------------------------
+    def policy_columns(self, p: BatchPlan) -> list:
+        """Score units, base and final grade, overrides, alerts, completeness of policy `p`,
+        as columns `__<prefix>units`, `__<prefix>base`, …"""
+        pre = "__" + p.prefix
+        ex = _Exprs(self, p)
+        cols = []
+        contribs, excluded, collected = [], [], []
+        for ip in p.indicators:
+            c, x, k, trace = ex.indicator(ip)
+            contribs.append(c)
+            if x is not None:
+                excluded.append(x)
+            collected.append(k)
+            if self.batch.contributions and not p.prefix:
+                cols.append(trace.alias(f"__contrib_{ip.index}"))
+        if p.thresholds is not None:
+            wide = p.wide_total
+            total = _balanced([c.cast(I128) if wide else c for c in contribs]) if contribs else lit_int(0, wide)
+            if p.scale <= p.precision:
+                plain = total * lit_int(10 ** (p.precision - p.scale), wide)
+            else:
+                plain = half_up_div(total, 10 ** (p.scale - p.precision), wide)
+            if excluded:
+                excl = _balanced(excluded)
+                weights = lit_int(p.weight_total) - excl
+                renorm = half_up_div(total * lit_int(10 ** (p.weight_scale + p.precision), wide),
+                                     weights * lit_int(10 ** p.scale, wide), wide)
+                units = pl.when(excl == 0).then(plain).otherwise(
+                    pl.when(weights > 0).then(renorm))
+                no_data = weights <= 0
+            else:
+                units = plain
+                no_data = pl.lit(False)
+            units = units.cast(I128) if wide else units.cast(I64)
+            base = _grade_chain(pl.col(pre + "units"), p.thresholds, p.cutoff_grades)
+        else:
+            units = pl.lit(None, dtype=I64)
+            no_data = pl.lit(False)
+            base = ex.grade_source()
+        cols += [units.alias(pre + "units"), no_data.alias(pre + "no_data"),
+                 (_balanced(collected) if collected else pl.lit(0)).cast(pl.Int32).alias(pre + "collected")]
+        out = [cols, [base.cast(pl.Int32).alias(pre + "base")]]
+        fired = [ex.condition(o.condition, "base").fill_null(False).alias(f"{pre}o{k}")
+                 for k, o in enumerate(p.checked.policy.overrides)]
+        out.append(fired)
+        out.append([self._final(p, pre).alias(pre + "grade")])
+        out.append([ex.condition(a.condition, "grade").fill_null(False).alias(f"{pre}a{k}")
+                    for k, a in enumerate(p.checked.policy.alerts)])
+        # each list depends on the one before it: chain them as successive with_columns
+        return _Stages(out)
+
+    def _final(self, p: BatchPlan, pre: str) -> pl.Expr:
+        """docs/semantics.md §4: a set grade wins (the riskiest), else raise/lower, cap, floor."""
+        overrides = p.checked.policy.overrides
+        idx = p.grades.index
+        g = pl.col(pre + "base")
+        if not overrides:
+            return g
+        fired = [pl.col(f"{pre}o{k}") for k in range(len(overrides))]
+        moves = [(f, o.effect.steps if o.effect.kind == "raise" else -o.effect.steps)
+                 for f, o in zip(fired, overrides) if o.effect.kind in ("raise", "lower")]
+        if moves:
+            g = g + _balanced([pl.when(f).then(s).otherwise(0) for f, s in moves])
+            g = g.clip(0, len(p.grades) - 1)
+        for f, o in zip(fired, overrides):
+            if o.effect.kind == "at_most":
+                g = pl.when(f).then(pl.min_horizontal(g, pl.lit(idx(o.effect.grade)))).otherwise(g)
+        for f, o in zip(fired, overrides):
+            if o.effect.kind == "at_least":
+                g = pl.when(f).then(pl.max_horizontal(g, pl.lit(idx(o.effect.grade)))).otherwise(g)
+        sets = sorted(((idx(o.effect.grade), f) for f, o in zip(fired, overrides) if o.effect.kind == "set"),
+                      key=lambda t: -t[0])
+        if sets:
+            chain = pl.when(sets[0][1]).then(pl.lit(sets[0][0]))
+            for gi, f in sets[1:]:
+                chain = chain.when(f).then(pl.lit(gi))
+            g = chain.otherwise(g)
+        return g.cast(pl.Int32)
+
+    # ---- output ---------------------------------------------------------------------
+    def output(self, p: BatchPlan) -> list:
+        b = self.batch
+        grades = p.grades
+        gd = b.grade_dtype
+        idx_to_grade = {k: g for k, g in enumerate(grades)}
+        out = [pl.col(b.id_column)]
+        if p.thresholds is not None:
+            out.append(_decimal(pl.col("__units"), p.precision, p.wide_total, 38 if p.wide_total else 18).alias("score"))
+        else:
+            out.append(pl.lit(None, dtype=pl.Decimal(18, p.precision)).alias("score"))
+        out.append(pl.col("__grade").replace_strict(idx_to_grade, return_dtype=gd).alias("grade"))
+        out.append(pl.col("__base").replace_strict(idx_to_grade, return_dtype=gd).alias("base_grade"))
+        out.append(_names_list([(pl.col(f"__o{k}"), o.name) for k, o in enumerate(p.checked.policy.overrides)])
+                   .alias("overrides"))
+        out.append(_names_list([(pl.col(f"__a{k}"), a.name) for k, a in enumerate(p.checked.policy.alerts)])
+                   .alias("alerts"))
+        total = p.total_indicators
+        out.append(pl.col("__collected").alias("collected"))
+        if total:
+            ratio = half_up_div(pl.col("__collected").cast(I64) * 10_000, total, False)
+        else:
+            ratio = pl.lit(10_000, dtype=I64)
+        out.append(_decimal(ratio, 4, False, 5).alias("completeness"))
+        if p.required is not None:
+            num, den = p.completeness_units()
+            out.append((pl.lit(total == 0) | (pl.col("__collected").cast(I64) * den >= num * total))
+                       .alias("completeness_met"))
+        # measures: the final grade's measures as JSON text; an Enum holds each text once
+        texts = [p.measures_json[g] for g in grades]
+        distinct = list(dict.fromkeys(texts))
+        out.append(pl.col("__grade").replace_strict({k: t for k, t in enumerate(texts)},
+                                                    return_dtype=pl.Enum(distinct)).alias("measures"))
+        for alias, sub in p.used.items():
+            sub_pre = "__" + sub.prefix
+            sg = {k: g for k, g in enumerate(sub.grades)}
+            out.append(pl.col(sub_pre + "grade").replace_strict(sg, return_dtype=pl.Enum(list(sub.grades)))
+                       .alias(f"{alias}.grade"))
+            if sub.thresholds is not None:
+                out.append(_decimal(pl.col(sub_pre + "units"), sub.precision, sub.wide_total).alias(f"{alias}.score"))
+        if b.contributions:
+            for ip in p.indicators:
+                out.append(_decimal(pl.col(f"__contrib_{ip.index}"), p.scale, p.wide_total)
+                           .alias(f"contribution.{ip.name}"))
+        return out
+
+
+class _Stages(list):
+    """Lists of column expressions where each list reads the columns of the lists before it."""
+
+
+def _with_stages(lf: pl.LazyFrame, stages) -> pl.LazyFrame:
+    for s in stages:
+        if s:
+            lf = lf.with_columns(s)
+    return lf
+
+
+def _names_list(items) -> pl.Expr:
+    if not items:
+        return pl.lit([], dtype=pl.List(pl.String))
+    return pl.concat_list([pl.when(f).then(pl.lit(name)) for f, name in items]).list.drop_nulls()
+
+
+def _decimal(units: pl.Expr, scale: int, wide: bool, precision: int = 38) -> pl.Expr:
+    """Integer units of 10^-scale → a Decimal column, exactly."""
+    step = pl.lit(Decimal(1).scaleb(-scale), dtype=pl.Decimal(38, scale))
+    return (units.cast(pl.Decimal(38, 0)) * step).cast(pl.Decimal(precision, scale))
+
+
+def _grade_chain(units: pl.Expr, thresholds, grades) -> pl.Expr:
+    if not thresholds:
+        return pl.lit(grades[0])
+    chain = pl.when(units < thresholds[0]).then(pl.lit(grades[0]))
+    for t, g in zip(thresholds[1:], grades[1:]):
+        chain = chain.when(units < t).then(pl.lit(g))
+    return chain.otherwise(pl.lit(grades[len(thresholds)]))
+
+
+def _balanced(terms: list) -> pl.Expr:
+    """((a + b) + (c + d)): the same exact integer sum, a shallower expression tree."""
+    if len(terms) == 1:
+        return terms[0]
+    m = len(terms) // 2
+    return _balanced(terms[:m]) + _balanced(terms[m:])
+
+
+def _parse_date(x: pl.Expr) -> pl.Expr:
+    return pl.when(x.str.contains(r"^\d{4}-\d{2}-\d{2}$")).then(x.str.to_date("%Y-%m-%d", strict=False))
+
+
+def _lit_value(v, decl) -> pl.Expr:
+    k = decl.type.kind
+    if k == "count":
+        return pl.lit(v, dtype=I64)
+    if k in ("number", "ratio"):
+        return pl.lit(v, dtype=pl.Float64)
+    if k == "bool":
+        return pl.lit(v, dtype=pl.Boolean)
+    if k == "date":
+        return pl.lit(v, dtype=pl.Date)
+    return pl.lit(v, dtype=pl.String)
+
+
+class _Exprs:
+    """Resolved expressions of policy `p` → Polars expressions (three-valued: null = unknown)."""
+
+    def __init__(self, chunk: _Chunk, p: BatchPlan):
+        self.c = chunk
+        self.p = p
+
+    # ---- indicators -----------------------------------------------------------------
+    def indicator(self, ip):
+        """(contribution, excluded weight or None, collected 0/1, traced contribution)."""
+        p, c = self.p, self.c
+        s = ip.scoring
+        if ip.direct is not None:
+            name = ip.direct
+            decl = p.inputs[name]
+            x = c.value(p, name)
+            value = self._input_value(name)
+            nullable = c.nullable(p, name)
+            scored = self._bins(ip, value)
+            present = x.is_not_null() if nullable else None
+            d = c.defaulted(p, name)
+            collected = (~d) if d is not None else (present if present is not None else pl.lit(True))
+        else:
+            value = self.expr(s.operand if isinstance(s, n.Bins) else s.expr)
+            present = value.expr.is_not_null()
+            nullable = True
+            if isinstance(s, n.Bins):
+                scored = self._bins(ip, value)
+            else:
+                scored = self._arith_points(ip, value)
+            ds = [c.defaulted(p, x) for x in ip.defaulted]
+            ds = [d for d in ds if d is not None]
+            collected = present
+            for d in ds:
+                collected = collected & ~d
+        if not nullable:
+            contrib, excluded = scored, None
+        else:
+            miss = lit_int(ip.missing_contrib) if ip.missing == "add" else lit_int(0)
+            contrib = pl.when(present).then(scored).otherwise(miss)
+            excluded = pl.when(present).then(0).otherwise(ip.weight_units) if ip.missing == "exclude" else None
+        trace = contrib if not nullable or ip.missing != "exclude" else pl.when(present).then(scored)
+        return contrib, excluded, collected.cast(pl.Int32), trace
+
+    def _input_value(self, name: str) -> V:
+        return self.expr(n.InputRef(name))
+
+    def _bins(self, ip, v: V) -> pl.Expr:
+        if ip.mapping:
+            if v.kind == "bool":
+                ct = next(c for val, c, _ in ip.mapping if val is True)
+                cf = next(c for val, c, _ in ip.mapping if val is False)
+                return pl.when(v.expr).then(lit_int(ct)).otherwise(lit_int(cf))
+            if v.kind == "grade":
+                m = {v.grades.index(val): c for val, c, _ in ip.mapping}
+                return v.expr.replace_strict(m, default=None, return_dtype=I64)
+            return v.expr.replace_strict({val: c for val, c, _ in ip.mapping}, default=None, return_dtype=I64)
+        # numeric: the bin is the highest interval whose lower bound the value reaches
+        conds = [self._at_least(v, lo, closed) for lo, closed in ip.lows]
+        chain = None
+        for k in range(len(conds) - 1, -1, -1):
+            chain = (pl.when(conds[k]) if chain is None else chain.when(conds[k])).then(lit_int(ip.contribs[k + 1]))
+        return lit_int(ip.contribs[0]) if chain is None else chain.otherwise(lit_int(ip.contribs[0]))
+
+    def _at_least(self, v: V, low: Decimal, closed: bool) -> pl.Expr:
+        if v.kind == "float":
+            return v.expr >= float(low) if closed else v.expr > float(low)
+        # integer units u at scale s: u/10^s >= L  ⟺  u >= ceil(L·10^s);  > L  ⟺  u > floor(L·10^s)
+        t = low.scaleb(v.scale)
+        if closed:
+            return v.expr >= int(t.to_integral_value(rounding="ROUND_CEILING"))
+        return v.expr > int(t.to_integral_value(rounding="ROUND_FLOOR"))
+
+    def _arith_points(self, ip, v: V) -> pl.Expr:
+        """`points = expr`: round half-up to the policy's precision, times the weight."""
+        p = self.p
+        wide = v.num.wide or p.wide_total
+        if v.scale > p.precision:
+            pts = half_up_div(v.expr, 10 ** (v.scale - p.precision), wide)
+        else:
+            pts = rescale(v, p.precision, wide)
+        factor = ip.weight_units * 10 ** (p.scale - p.weight_scale - p.precision)
+        out = pts * lit_int(factor, wide)
+        return out.cast(I128) if p.wide_total else out.cast(I64)
+
+    def grade_source(self) -> pl.Expr:
+        v = self.expr(self.p.grade_input)
+        return v.expr
+
+    # ---- expressions ----------------------------------------------------------------
+    def condition(self, e, grade: str) -> pl.Expr:
+        self._grade = grade
+        return self.expr(e).expr
+
+    def expr(self, e) -> V:
+        return getattr(self, "e_" + type(e).__name__)(e)
+
+    def e_InputRef(self, e) -> V:
+        p, c = self.p, self.c
+        decl = p.inputs[e.name]
+        k = decl.type.kind
+        if k == "events":
+            raise Unsupported("an events input outside `count(…)`", e.span)
+        x = c.value(p, e.name)
+        if k == "count":
+            return V("int", x.cast(I64), 0, Num("int", 0, COUNT_LIMIT))
+        if k in ("number", "ratio"):
+            if e.name in p.guarded:
+                dtype = c.df.schema.get(p.column(e.name))
+                num = p.num(e)
+                if dtype is not None and dtype.is_float():
+                    return V("int", (x * 10 ** FLOAT_SCALE).round(0).cast(I64), FLOAT_SCALE, num)
+                return V("int", x.cast(I64) * 10 ** FLOAT_SCALE, FLOAT_SCALE, num)
+            return V("float", x)
+        if k == "bool":
+            return V("bool", x)
+        if k == "enum":
+            return V("str", x)
+        if k == "grade":
+            return V("grade", x.replace_strict({g: i for i, g in enumerate(p.grades)}, default=None,
+                                               return_dtype=pl.Int32), grades=p.grades)
+        if k == "date":
+            return V("date", x)
+        raise Unsupported(f"an input of type {k}", e.span)
+
+    def e_Number(self, e) -> V:
+        num = self.p.num(e)
+        return V("int", lit_int(int(e.value.scaleb(num.scale))), num.scale, num, literal=e.value)
+
+    e_Percent = e_Number
+
+    def e_BoolLit(self, e) -> V:
+        return V("bool", pl.lit(e.value))
+
+    def e_DateLit(self, e) -> V:
+        return V("date", pl.lit(e.value, dtype=pl.Date))
+
+    def e_Symbol(self, e) -> V:
+        return V("symbol", pl.lit(e.name), name=e.name)
+
+    def e_Str(self, e) -> V:
+        return V("str", pl.lit(e.value))
+
+    def e_GradeRef(self, e) -> V:
+        col = "__" + self.p.prefix + ("base" if self._grade == "base" else "grade")
+        return V("grade", pl.col(col), grades=self.p.grades)
+
+    def e_ScoreRef(self, e) -> V:
+        p = self.p
+        return V("int", pl.col("__" + p.prefix + "units"), p.precision, p.num(e))
+
+    def e_UsedRef(self, e) -> V:
+        sub = self.p.used[e.alias]
+        pre = "__" + sub.prefix
+        if e.field == "grade":
+            return V("grade", pl.col(pre + "grade"), grades=sub.grades)
+        if sub.thresholds is None:
+            return V("int", pl.lit(None, dtype=I64), sub.precision, self.p.num(e))
+        return V("int", pl.col(pre + "units"), sub.precision, self.p.num(e))
+
+    def e_CountEvents(self, e) -> V:
+        p, c = self.p, self.c
+        name = e.events.name
+        w = p.window(name, e.window)
+        num = p.num(e)
+        if c.events_given:
+            return V("int", pl.col(f"__w{w.index}_{w.input}").fill_null(0), 0, num)
+        if name in p.defaults:
+            k = sum(1 for d in p.defaults[name] if w.start < d <= w.end)
+            return V("int", lit_int(k), 0, num)
+        return V("int", pl.lit(None, dtype=I64), 0, num)
+
+    def e_Call(self, e) -> V:
+        if e.function in ("min", "max"):
+            num = self.p.num(e)
+            vals = [self._as_int(self.expr(a)) for a in e.args]
+            s = num.scale
+            es = [rescale(v, s, num.wide) for v in vals]
+            f = pl.min_horizontal if e.function == "min" else pl.max_horizontal
+            anynull = pl.any_horizontal([x.is_null() for x in es])
+            return V("int", pl.when(~anynull).then(f(es)), s, num)
+        d = self.expr(e.args[0]).expr
+        as_of = self.p.as_of
+        num = self.p.num(e)
+        if e.function == "days_since":
+            return V("int", (pl.lit(as_of, dtype=pl.Date) - d).dt.total_days().cast(I64), 0, num)
+        months = (as_of.year - d.dt.year().cast(I64)) * 12 + (as_of.month - d.dt.month().cast(I64))
+        dim = calendar.monthrange(as_of.year, as_of.month)[1]
+        # add_months(d, m) lands in as_of's month on day min(d.day, dim); it is after as_of
+        # exactly when d.day > as_of.day and as_of.day < dim
+        if as_of.day < dim:
+            months = months - (d.dt.day() > as_of.day).cast(I64)
+        if e.function == "years_since":
+            months = months // 12
+        return V("int", months, 0, num)
+
+    def e_Neg(self, e) -> V:
+        v = self._as_int(self.expr(e.operand))
+        return V("int", -v.expr, v.scale, self.p.num(e))
+
+    def e_Arith(self, e) -> V:
+        num = self.p.num(e)
+        a, b = self._as_int(self.expr(e.left)), self._as_int(self.expr(e.right))
+        w = num.wide
+        if e.op == "*":
+            ea, eb = (a.expr.cast(I128), b.expr.cast(I128)) if w else (a.expr, b.expr)
+            return V("int", ea * eb, a.scale + b.scale, num)
+        s = num.scale
+        ea, eb = rescale(a, s, w), rescale(b, s, w)
+        return V("int", ea + eb if e.op == "+" else ea - eb, s, num)
+
+    def _as_int(self, v: V) -> V:
+        if v.kind == "int":
+            return v
+        if v.kind == "float":
+            return V("int", (v.expr * 10 ** FLOAT_SCALE).round(0).cast(I64), FLOAT_SCALE, as_int(Num("float")))
+        raise Unsupported(f"arithmetic on a {v.kind}")
+
+    # ---- conditions -----------------------------------------------------------------
+    def e_And(self, e) -> V:
+        items = [self.expr(x).expr for x in e.items]
+        out = items[0]
+        for x in items[1:]:
+            out = out & x
+        return V("bool", out)
+
+    def e_Or(self, e) -> V:
+        items = [self.expr(x).expr for x in e.items]
+        out = items[0]
+        for x in items[1:]:
+            out = out | x
+        return V("bool", out)
+
+    def e_Not(self, e) -> V:
+        return V("bool", ~self.expr(e.operand).expr)
+
+    def e_IsMissing(self, e) -> V:
+        op = e.operand
+        if isinstance(op, n.UsedRef):
+            return V("bool", pl.lit(e.negated))      # a used policy's inputs are always given
+        p, c = self.p, self.c
+        decl = p.inputs[op.name]
+        if decl.type.kind == "events":
+            missing = pl.lit(not c.events_given and op.name not in p.defaults)
+        else:
+            missing = c.value(p, op.name).is_null()
+        return V("bool", ~missing if e.negated else missing)
+
+    def e_Compare(self, e) -> V:
+        a, b = self.expr(e.left), self.expr(e.right)
+        return V("bool", self._compare(e.op, a, b, e))
+
+    def e_Member(self, e) -> V:
+        a = self.expr(e.operand)
+        out = None
+        for v in e.values:
+            x = self._compare("=", a, self.expr(v), e)
+            out = x if out is None else out | x
+        return V("bool", out)
+
+    def _compare(self, op: str, a: V, b: V, e) -> pl.Expr:
+        if (a.kind == "symbol" and b.kind != "symbol") or (a.literal is not None and b.literal is None):
+            a, b = b, a
+            op = _FLIP.get(op, op)
+        if a.kind == "grade":
+            if b.kind == "symbol":
+                b = V("grade", pl.lit(a.grades.index(b.name)), grades=a.grades)
+            return _OPS[op](a.expr, b.expr)
+        if a.kind in ("str", "bool", "date", "symbol"):
+            return _OPS[op](a.expr, b.expr)
+        if a.kind == "float":
+            if b.kind == "float":
+                return _OPS[op](a.expr, b.expr)
+            if b.literal is not None:
+                # a double input against a literal: the double of the literal (docs/semantics.md §1)
+                return _OPS[op](a.expr, pl.lit(float(b.literal)))
+            raise Unsupported("comparing a number input with a computed value", e.span)
+        if b.literal is not None:
+            return _compare_int_literal(op, a, b.literal)
+        s, wide = common_scale(a.num, b.num, e)
+        return _OPS[op](rescale(a, s, wide), rescale(b, s, wide))
+
+
+def _compare_int_literal(op: str, a: V, value: Decimal) -> pl.Expr:
+    """An integer value (units of 10^-scale) against a decimal literal, with no rescaling of
+    the column (so no overflow): u > t ⟺ u > floor(t), u < t ⟺ u < ceil(t) for whole u."""
+    t = value.scaleb(a.scale)
+    x = a.expr
+    if t == t.to_integral_value():
+        return _OPS[op](x, lit_int(int(t), a.num is not None and a.num.wide))
+    lo = int(t.to_integral_value(rounding="ROUND_FLOOR"))
+    if op in (">", ">="):
+        return x > lo
+    if op in ("<", "<="):
+        return x < lo + 1
+    return (x != x) if op == "=" else (x == x)      # never equal: false, or unknown when missing
+
+
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+_OPS = {
+    "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
