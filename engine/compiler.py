@@ -20,8 +20,8 @@ from . import nodes as n
 from .checker.context import CheckedPolicy, IndicatorSpec
 from .expressions import MISSING, Env, compile_expr, to_decimal
 from .result import Result, measure_json as _measure_json
-from .semantics import (decimal_places, renormalised_score, round_half_up, scaled,
-                        score_from_total)
+from .semantics import (decimal_places, last_day_held, renormalised_score, round_half_up, scaled,
+                        score_from_total, shift)
 from .validate import InputError, parse_date, parse_events, problem, problems
 
 _STRICTNESS = {"required": 3, "worst": 2, "points": 1, "exclude": 0, "default": -1}
@@ -93,6 +93,8 @@ class Evaluator:
 
         self._overrides = [(o, compile_expr(o.condition, self.grades, used_grades, inputs))
                            for o in self.policy.overrides]
+        # overrides that last (`-> G for 1 quarter`, docs/semantics.md §10): the day that set them off
+        self._lasting = {o.name: _lasting_trigger(o, cond) for o, cond in self._overrides if o.duration is not None}
         self._alerts = [(a, compile_expr(a.condition, self.grades, used_grades, inputs))
                         for a in self.policy.alerts]
         self._measures = {gr: tuple(_measure_json(checked, it) for it in items)
@@ -142,7 +144,11 @@ class Evaluator:
             base = self._base_from_input(env)
         env.score = score
         env.grade = base
-        fired = tuple(o for o, cond in self._overrides if cond(env) is True) if self._overrides else ()
+        periods = None
+        if self._lasting:
+            fired, periods = self._fire_lasting(env)
+        else:
+            fired = tuple(o for o, cond in self._overrides if cond(env) is True) if self._overrides else ()
         final = self._apply_overrides(base, fired) if fired else base
         env.grade = final
         alerts = tuple(a for a, cond in self._alerts if cond(env) is True) if self._alerts else ()
@@ -150,10 +156,27 @@ class Evaluator:
         measures = self._measures[grade] if grade not in self._conditional_measures else \
             _choose_measures(self._conditional_measures[grade], env)
         return Result(self, as_of, score, self.grades[base], grade, fired, alerts, measures,
-                      collected, len(self.checked.indicators), used, record if explain else None, trace)
+                      collected, len(self.checked.indicators), used, record if explain else None, trace,
+                      periods)
+
+    def _fire_lasting(self, env: Env):
+        fired, periods = [], {}
+        for o, cond in self._overrides:
+            trigger = self._lasting.get(o.name)
+            if trigger is None:
+                if cond(env) is True:
+                    fired.append(o)
+                continue
+            since = trigger(env)
+            if since is not None:
+                fired.append(o)
+                periods[o.name] = (since, last_day_held(since, o.duration.n, o.duration.unit))
+        return tuple(fired), periods
 
     def _base_from_input(self, env: Env) -> int:
         ref = self._grade_input
+        if isinstance(ref, n.Symbol):
+            return self.grades.index(ref.name)       # a fixed base grade (docs/semantics.md §11)
         if isinstance(ref, n.UsedRef):
             return self.grades.index(env.used[ref.alias].grade)
         return self.grades.index(env.values.get(ref.name))
@@ -199,6 +222,39 @@ class Evaluator:
         if self._required is None:
             return None
         return total == 0 or Decimal(collected) >= self._required * total
+
+
+def _lasting_trigger(o: n.Override, cond):
+    """`f(env)` → the latest day in the last <duration> (as of env.as_of) on which an event the
+    condition counts occurred and the condition, evaluated as of that day, was true; or None."""
+    names = sorted(_counted_events(o.condition))
+    length, unit = o.duration.n, o.duration.unit
+
+    def trigger(env: Env):
+        end = env.as_of
+        start = shift(end, length, unit)
+        days = set()
+        for name in names:
+            events = env.values.get(name, MISSING)
+            if events is MISSING:
+                continue
+            days.update(events[bisect.bisect_right(events, start):bisect.bisect_right(events, end)])
+        for day in sorted(days, reverse=True):
+            then = Env(env.values, day, env.used)
+            if cond(then) is True:
+                return day
+        return None
+    return trigger
+
+
+def _counted_events(e) -> set:
+    if isinstance(e, n.CountEvents):
+        return {e.events.name}
+    if isinstance(e, tuple):
+        return set().union(*(_counted_events(x) for x in e)) if e else set()
+    if hasattr(e, "__dataclass_fields__"):
+        return set().union(*(_counted_events(getattr(e, f)) for f in e.__dataclass_fields__ if f != "span"))
+    return set()
 
 
 def _measure_key(item) -> tuple:

@@ -90,6 +90,7 @@ CODES: dict[str, str] = {
     "measure_type": "a measure's value does not match the measure's declared type",
     "measure_duplicate": "a grade sets the same measure twice",
     "override_no_effect": "an override can never change a grade",
+    "override_duration": "an override that lasts (`for <duration>`) has a condition no event can set off",
     "missing_points_range": "missing-value points are outside the points an indicator can give",
     "empty_window": "an event window of zero length",
     "test_unknown_input": "a test case gives a value for an input the policy does not declare",

@@ -338,6 +338,9 @@ class _Lower(Transformer):
     def effect_lower(self, meta, ch):
         return n.Effect("lower", steps=self._int(ch[0]), span=self._span(meta))
 
+    def override_for(self, meta, ch):
+        return ("for", n.Duration(self._int(ch[0]), _UNITS[str(ch[1])], span=self._span(meta)))
+
     def override(self, meta, ch):
         prov, rest = self._split(ch)
         name, label, named = None, None, False
@@ -345,7 +348,8 @@ class _Lower(Transformer):
             _, name, label = rest[0]
             named = True
             rest = rest[1:]
-        return n.Override(name or "", rest[0], rest[1], label, named, prov, span=self._span(meta))
+        duration = next((c[1] for c in rest[2:] if isinstance(c, tuple) and c[0] == "for"), None)
+        return n.Override(name or "", rest[0], rest[1], label, named, prov, duration, span=self._span(meta))
 
     # ---- measures --------------------------------------------------------------------
     def period_one(self, meta, ch):
@@ -542,6 +546,9 @@ class _Lower(Transformer):
     def expect_override(self, meta, ch):
         return self._exp("override", meta, name=str(ch[0]))
 
+    def expect_override_until(self, meta, ch):
+        return self._exp("override", meta, name=str(ch[0]), until=self._date(ch[1]))
+
     def expect_no_override(self, meta, ch):
         return self._exp("no_override", meta, name=str(ch[0]))
 
@@ -602,7 +609,7 @@ class _Lower(Transformer):
             elif isinstance(item, n.Override):
                 if not item.named:
                     item = n.Override(f"override#{len(fields['overrides']) + 1}", item.condition, item.effect,
-                                      item.label, False, item.provenance, span=item.span)
+                                      item.label, False, item.provenance, item.duration, span=item.span)
                 fields["overrides"].append(item)
             elif isinstance(item, n.Measures):
                 if self._once(seen_blocks, "measures", item.span):

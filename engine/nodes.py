@@ -386,6 +386,7 @@ class Override:
     label: Optional[str] = None
     named: bool = True
     provenance: Prov = ()
+    duration: Optional[Duration] = None    # `-> G for 1 quarter`: lasts from the triggering event
     span: Span = _span()
 
 
@@ -505,6 +506,7 @@ class Expectation:
     high: Optional[Decimal] = None
     requirement: Optional[Requirement] = None
     text: Optional[str] = None
+    until: Optional[_dt.date] = None       # override_until: the last day a lasting override holds
     span: Span = _span()
 
 

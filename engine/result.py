@@ -84,10 +84,10 @@ OP_WORDS = {"exact": "=", "min": ">=", "soft_min": "generally >=", "max": "<=", 
 
 class Result:
     __slots__ = ("evaluator", "as_of", "score", "base_grade", "grade", "overrides", "alerts", "measures",
-                 "collected", "total", "used", "_record", "_trace")
+                 "collected", "total", "used", "_record", "_trace", "periods")
 
     def __init__(self, evaluator, as_of, score, base_grade, grade, overrides, alerts, measures,
-                 collected, total, used, record, trace):
+                 collected, total, used, record, trace, periods=None):
         self.evaluator = evaluator
         self.as_of = as_of
         self.score: Decimal | None = score
@@ -101,6 +101,7 @@ class Result:
         self.used = used
         self._record = record
         self._trace = trace
+        self.periods = periods or {}        # lasting override name → (since, until) dates
 
     # ---- summaries -------------------------------------------------------------------
     @property
@@ -133,10 +134,18 @@ class Result:
                 lower = cut.below
         else:
             ref = g.ref
-            src = ref.name if isinstance(ref, n.InputRef) else f"{ref.alias}.grade"
-            out.append(f"grade {self.base_grade} taken from `{src}`")
+            if isinstance(ref, n.Symbol):
+                out.append(f"grade {self.base_grade}: the fixed base grade")
+            else:
+                src = ref.name if isinstance(ref, n.InputRef) else f"{ref.alias}.grade"
+                out.append(f"grade {self.base_grade} taken from `{src}`")
         for o in self.overrides:
-            out.append(f"override `{o.name}` {o.effect}")
+            if o.name in self.periods:
+                since, until = self.periods[o.name]
+                out.append(f"override `{o.name}` {o.effect} for {o.duration.n} {o.duration.unit} "
+                           f"(set off {since.isoformat()}, holds until {until.isoformat()})")
+            else:
+                out.append(f"override `{o.name}` {o.effect}")
         return out
 
     # ---- JSON ------------------------------------------------------------------------
@@ -151,7 +160,7 @@ class Result:
             "grade_label": c.grade_labels.get(self.grade),
             "base_grade": self.base_grade,
             "decided_by": self.decided_by(),
-            "overrides": [_override_json(o) for o in self.overrides],
+            "overrides": [_override_json(o, self.periods.get(o.name)) for o in self.overrides],
             "measures": list(self.measures),
             "alerts": [_alert_json(a) for a in self.alerts],
             "completeness": self.completeness,
@@ -172,10 +181,13 @@ class Result:
         return render(self)
 
 
-def _override_json(o: n.Override) -> dict:
+def _override_json(o: n.Override, period=None) -> dict:
     out = {"name": o.name, "effect": str(o.effect).removeprefix("-> ")}
     if o.label:
         out["label"] = o.label
+    if period is not None:
+        out["for"] = {"n": o.duration.n, "unit": o.duration.unit}
+        out["since"], out["until"] = period[0].isoformat(), period[1].isoformat()
     out.update(_prov(o.provenance))
     return out
 

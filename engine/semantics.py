@@ -92,6 +92,16 @@ def window_bounds(as_of: dt.date, n: int, unit: str, offset_n: int = 0, offset_u
     return start, end
 
 
+def last_day_held(since: dt.date, n: int, unit: str) -> dt.date:
+    """The last as-of day D whose window `last n unit` still holds `since` (shift(D) < since ≤ D):
+    the last day of an override that lasts `n unit` from the event of `since`."""
+    d = since + dt.timedelta(days=7 * n if unit == "week" else n if unit == "day" else
+                             31 * n * (3 if unit == "quarter" else 12 if unit == "year" else 1))
+    while shift(d, n, unit) >= since:
+        d -= dt.timedelta(days=1)
+    return d
+
+
 def whole_units_between(start: dt.date, end: dt.date, unit: str) -> int:
     """Completed whole units from start to end (years_since, months_since, days_since)."""
     if unit == "day":

@@ -119,6 +119,13 @@ def _check(result, e: n.Expectation) -> str | None:
         if (e.name in fired) != (k == "override"):
             return f"expected override {e.name} {'to fire' if k == 'override' else 'not to fire'}; fired: " + \
                 (", ".join(sorted(fired)) or "none")
+        if e.until is not None:
+            period = result.periods.get(e.name)
+            if period is None:
+                return f"expected override {e.name} to hold until {e.until}, but it does not last"
+            if period[1] != e.until:
+                return f"expected override {e.name} to hold until {e.until}, got until {period[1]} " \
+                       f"(set off {period[0]})"
     elif k == "completeness":
         want = e.low
         ratio = Decimal(result.completeness["ratio"])

@@ -36,6 +36,10 @@ def check(ctx: Context) -> None:
             elif e.kind in ("alert", "no_alert") and e.name not in alerts:
                 ctx.diags.error("unknown_alert", f"test names unknown alert `{e.name}`", e.span,
                                 did_you_mean(e.name, alerts) or "alerts: " + (", ".join(sorted(alerts)) or "none"))
+            elif e.kind == "override" and e.until is not None and e.name in overrides and \
+                    next(o for o in p.overrides if o.name == e.name).duration is None:
+                ctx.diags.error("override_duration", f"test expects `{e.name}` to hold until a date, but it "
+                                "does not last", e.span, f"only an override with `for <duration>` has an end date")
             elif e.kind in ("override", "no_override") and e.name not in overrides:
                 ctx.diags.error("unknown_override", f"test names unknown override `{e.name}`", e.span,
                                 did_you_mean(e.name, overrides) or

@@ -89,6 +89,8 @@ def _check_reachable(ctx: Context, grades, cutoffs) -> None:
 def _check_overrides(ctx: Context, grades) -> None:
     for o in ctx.policy.overrides:
         e = o.effect
+        if o.duration is not None:
+            _check_lasting(ctx, o)
         if e.kind in ("set", "at_least", "at_most") and e.grade not in grades and grades:
             ctx.diags.error("unknown_grade", f"override `{o.name}` sets unknown grade `{e.grade}`", e.span,
                             did_you_mean(e.grade, grades) or "grades: " + ", ".join(grades))
@@ -98,3 +100,80 @@ def _check_overrides(ctx: Context, grades) -> None:
         if e.kind in ("raise", "lower") and grades and e.steps >= len(grades):
             ctx.diags.warning("override_no_effect", f"`{e.kind} {e.steps}` always lands on the last grade",
                               e.span, f"say it directly: `-> {grades[-1] if e.kind == 'raise' else grades[0]}`")
+
+
+# ---- overrides that last (`-> G for 1 quarter`) ------------------------------------------
+# Such an override is checked as of each day in the last <duration> on which an event it counts
+# occurred (docs/semantics.md §10). That is exact when the condition can only become true on such
+# a day: every `or` branch needs `count(<events>, last N unit) >= k` (or `> k`), and nothing in it
+# may change with the date by itself (`not` over a count, `*_since`, offset windows, grade, score).
+
+def _check_lasting(ctx: Context, o: n.Override) -> None:
+    problem = _not_event_triggered(o.condition)
+    if o.duration.n <= 0:
+        problem = (o.duration.span, "a duration of zero never holds", "give it a length, e.g. `for 1 quarter`")
+    if problem is not None:
+        span, message, help_ = problem
+        ctx.diags.error("override_duration", f"override `{o.name}` lasts `for {o.duration.n} {o.duration.unit}`, "
+                        f"but {message}", span, help_)
+
+
+_HELP = "write the trigger as `count(<events>, last N unit) >= k`, joined with `and`/`or` to conditions " \
+        "on inputs that do not change with the date"
+
+
+def _not_event_triggered(e):
+    """None when the condition can only become true on the day of a counted event, else
+    (span, what is wrong, help)."""
+    if isinstance(e, n.Or):
+        for x in e.items:
+            p = _not_event_triggered(x)
+            if p is not None:
+                return p
+        return None
+    if isinstance(e, n.And):
+        triggers = 0
+        for x in e.items:
+            if _not_event_triggered(x) is None:
+                triggers += 1
+                continue
+            p = _time_dependent(x)
+            if p is not None:
+                return p
+        if triggers == 0:
+            return (e.span, "no part of its condition counts events", _HELP)
+        return None
+    if _is_trigger(e):
+        return None
+    p = _time_dependent(e)
+    if p is not None:
+        return p
+    return (e.span, "its condition counts no events, so no event can set it off", _HELP)
+
+
+def _is_trigger(e) -> bool:
+    return (isinstance(e, n.Compare) and e.op in (">=", ">") and isinstance(e.left, n.CountEvents)
+            and e.left.window.offset_n == 0 and isinstance(e.right, n.Number))
+
+
+def _time_dependent(e):
+    """(span, message, help) if e changes with the as-of date, else None."""
+    if isinstance(e, n.CountEvents):
+        return (e.span, "it counts events other than as `count(…, last N unit) >= k`", _HELP)
+    if isinstance(e, n.Call) and e.function.endswith("_since"):
+        return (e.span, f"`{e.function}` changes with the date, not with an event", _HELP)
+    if isinstance(e, (n.GradeRef, n.ScoreRef)):
+        return (e.span, "`grade` and `score` are not known on the day of an earlier event", _HELP)
+    if isinstance(e, tuple):
+        for x in e:
+            p = _time_dependent(x)
+            if p is not None:
+                return p
+        return None
+    if hasattr(e, "__dataclass_fields__"):
+        for f in e.__dataclass_fields__:
+            if f != "span":
+                p = _time_dependent(getattr(e, f))
+                if p is not None:
+                    return p
+    return None

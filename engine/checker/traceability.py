@@ -25,7 +25,7 @@ def check(ctx: Context) -> None:
             if c.below is not None:
                 _need(ctx, c.span, f"cutoff of `{c.grade}`", c.provenance, p.grading.provenance)
     for o in p.overrides:
-        if o.effect.kind in ("raise", "lower") or _has_number(o.condition):
+        if o.effect.kind in ("raise", "lower") or o.duration is not None or _has_number(o.condition):
             _need(ctx, o.span, f"override `{o.name}`", o.provenance)
     if p.measures is not None:
         for rule in p.measures.rules:

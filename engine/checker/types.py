@@ -56,6 +56,12 @@ class _TypeChecker:
                      _example(i.type))
 
     def grade_source(self, g: n.GradeFromInput) -> None:
+        if isinstance(g.ref, n.Symbol):
+            # `grade = 可销售`: a fixed base grade that only overrides move (docs/semantics.md §11)
+            if g.ref.name not in self.ctx.grade_names:
+                self.err(f"`grade = {g.ref.name}`: `{g.ref.name}` is not a grade of this policy", g.ref.span,
+                         "name one of the grades, or an input of type grade")
+            return
         t = self.t(g.ref)
         if t.kind == "unknown":
             return              # an unknown name or policy, reported where it is declared
