@@ -215,6 +215,8 @@ def _describe(lo, hi, integer: bool) -> str:
         a, b = lo[0], hi[0] - 1 if hi[0] != INF else INF
         if a == b:
             return f"the value {a}"
+        if a == -INF:
+            return f"the values <= {b}" if b != INF else "every value"
         return f"the values {a}..{b}" if b != INF else f"the values >= {a}"
     iv = _from_keys(lo, hi)
     if iv.low is not None and iv.low == iv.high:
