@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import nodes as n
 from ..diagnostics import did_you_mean
 from .context import Context
+from .expr_types import a_
 from .measures import check_requirement
 from .types import literal_fits
 
@@ -65,7 +66,7 @@ def _given(ctx: Context, g: n.Given) -> None:
                         did_you_mean(name, inputs) or "inputs: " + ", ".join(list(inputs)[:8]))
         return
     if not literal_fits(g.value, decl.type, grades):
-        ctx.diags.error("test_bad_value", f"`{name}` is a {decl.type} input; the test's value does not fit",
+        ctx.diags.error("test_bad_value", f"`{name}` is {a_(decl.type)} input; the test's value does not fit",
                         g.value.span if g.value.span.line else g.span,
                         "e.g. " + {"count": "`= 2`", "bool": "`= true`", "ratio": "`= 15%`",
                                    "events": "`= [2024-01-05, 2024-03-01]`", "date": "`= 2024-01-05`"}

@@ -34,6 +34,12 @@ NUMBER = T("number")
 COUNT = T("number", integer=True)
 
 
+def a_(kind) -> str:
+    """`a count`, `an enum(…)`: the article a message needs before a type."""
+    text = str(kind)
+    return ("an " if text[:1] in "aeiou" else "a ") + text
+
+
 def input_type(t: n.Type, grades: tuple) -> T:
     k = t.kind
     if k == "count":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import nodes as n
 from ..diagnostics import did_you_mean
 from .context import Context
+from .expr_types import a_
 
 
 def check(ctx: Context) -> None:
@@ -63,10 +64,10 @@ def check_requirement(ctx: Context, decl: n.MeasureDecl, req: n.Requirement, spa
     values = [req.value] + ([req.high] if req.high is not None else [])
     for v in values:
         if not value_fits(v, decl.type):
-            ctx.diags.error("measure_type", f"`{decl.name}` is a {decl.type} measure; `{_text(v)}` is not",
+            ctx.diags.error("measure_type", f"`{decl.name}` is {a_(decl.type)} measure; `{_text(v)}` is not",
                             v.span if v.span.line else span, _example(decl.type))
     if req.op in ("min", "soft_min", "max", "range") and decl.type.kind in ("bool", "enum"):
-        ctx.diags.error("measure_type", f"`{decl.name}` is a {decl.type} measure: it can only be `= value`",
+        ctx.diags.error("measure_type", f"`{decl.name}` is {a_(decl.type)} measure: it can only be `= value`",
                         req.span if req.span.line else span, "bounds apply to numbers")
     if req.op == "range" and req.high is not None and all(hasattr(v, "value") for v in values):
         if isinstance(req.value.value, type(req.high.value)) and req.value.value > req.high.value:
@@ -76,7 +77,7 @@ def check_requirement(ctx: Context, decl: n.MeasureDecl, req: n.Requirement, spa
         ctx.diags.error("measure_type", "the period range runs backwards", req.period.span,
                         "write the shorter period first, e.g. `per 2..3 years`")
     if req.period is not None and decl.type.kind not in ("count", "number"):
-        ctx.diags.error("measure_type", f"only counts happen `per` a period; `{decl.name}` is a {decl.type}",
+        ctx.diags.error("measure_type", f"only counts happen `per` a period; `{decl.name}` is {a_(decl.type)}",
                         req.period.span, "remove the period")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import nodes as n
 from ..diagnostics import did_you_mean
 from .context import Context
-from .expr_types import BOOL, FUNCTIONS, T, comparable, input_type, ordered, type_of
+from .expr_types import BOOL, FUNCTIONS, T, a_, comparable, input_type, ordered, type_of
 
 
 def check(ctx: Context) -> None:
@@ -52,7 +52,7 @@ class _TypeChecker:
             return
         want = input_type(i.type, self.ctx.grade_names)
         if not literal_fits(i.default, i.type, self.ctx.grade_names):
-            self.err(f"the default of `{i.name}` is not a {want}", i.default.span,
+            self.err(f"the default of `{i.name}` is not {a_(want)}", i.default.span,
                      _example(i.type))
 
     def grade_source(self, g: n.GradeFromInput) -> None:
