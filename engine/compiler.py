@@ -179,7 +179,11 @@ class Evaluator:
             return self.grades.index(ref.name)       # a fixed base grade (docs/semantics.md §11)
         if isinstance(ref, n.UsedRef):
             return self.grades.index(env.used[ref.alias].grade)
-        return self.grades.index(env.values.get(ref.name))
+        value = env.values.get(ref.name)
+        if value is MISSING:
+            raise InputError([problem((ref.name,), "missing_required",
+                                      f"`{ref.name}` decides the grade: it cannot be missing")])
+        return self.grades.index(value)
 
     def _apply_overrides(self, base: int, fired) -> int:
         """Precedence (docs/semantics.md §Overrides): a set grade wins (the riskiest if several);
