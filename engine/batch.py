@@ -368,6 +368,9 @@ class _Chunk:
             g = chain.otherwise(g)
         return g.cast(pl.Int32)
 
+    def _conditional_measures(self, p: BatchPlan, texts: list) -> pl.Expr:
+        return _conditional_measures_expr(self, p, texts)
+
     # ---- output ---------------------------------------------------------------------
     def output(self, p: BatchPlan) -> list:
         b = self.batch
@@ -398,9 +401,12 @@ class _Chunk:
                        .alias("completeness_met"))
         # measures: the final grade's measures as JSON text; an Enum holds each text once
         texts = [p.measures_json[g] for g in grades]
-        distinct = list(dict.fromkeys(texts))
-        out.append(pl.col("__grade").replace_strict({k: t for k, t in enumerate(texts)},
-                                                    return_dtype=pl.Enum(distinct)).alias("measures"))
+        if not p.conditional_measures:
+            distinct = list(dict.fromkeys(texts))
+            out.append(pl.col("__grade").replace_strict({k: t for k, t in enumerate(texts)},
+                                                        return_dtype=pl.Enum(distinct)).alias("measures"))
+        else:
+            out.append(self._conditional_measures(p, texts).alias("measures"))
         for alias, sub in p.used.items():
             sub_pre = "__" + sub.prefix
             sg = {k: g for k, g in enumerate(sub.grades)}
@@ -413,6 +419,30 @@ class _Chunk:
                 out.append(_decimal(pl.col(f"__contrib_{ip.index}"), p.scale, p.wide_total)
                            .alias(f"contribution.{ip.name}"))
         return out
+
+
+def _conditional_measures_expr(chunk, p: BatchPlan, texts: list) -> pl.Expr:
+    """docs/semantics.md §9, per row: item k is in when it applies (no `when`, or its condition
+    is true) and no earlier item of the same name applied; the texts are joined in order."""
+    ex = _Exprs(chunk, p)
+    chain = None
+    for k, g in enumerate(p.grades):
+        items = p.conditional_measures.get(g)
+        if items is None:
+            value = pl.lit(texts[k])
+        else:
+            applies = [pl.lit(True) if c is None else ex.condition(c, "grade").fill_null(False) for _, _, c in items]
+            pieces = []
+            for i, (key, js, _) in enumerate(items):
+                earlier = [applies[j] for j, (kj, _, _) in enumerate(items[:i]) if kj == key]
+                ok = applies[i]
+                for e in earlier:
+                    ok = ok & ~e
+                pieces.append(pl.when(ok).then(pl.lit(js)))
+            value = pl.lit("[") + pl.concat_str(pieces, separator=", ", ignore_nulls=True) + pl.lit("]")
+        cond = pl.col("__grade") == k
+        chain = pl.when(cond).then(value) if chain is None else chain.when(cond).then(value)
+    return chain
 
 
 class _Stages(list):
@@ -558,8 +588,10 @@ class _Exprs:
         return out.cast(I128) if p.wide_total else out.cast(I64)
 
     def grade_source(self) -> pl.Expr:
-        v = self.expr(self.p.grade_input)
-        return v.expr
+        ref = self.p.grade_input
+        if isinstance(ref, n.Symbol):
+            return pl.lit(self.p.grades.index(ref.name))    # a fixed base grade (§11)
+        return self.expr(ref).expr
 
     # ---- expressions ----------------------------------------------------------------
     def condition(self, e, grade: str) -> pl.Expr:

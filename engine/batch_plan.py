@@ -116,6 +116,7 @@ class BatchPlan:
     used: dict                         # alias → BatchPlan (the version in force on as_of)
     required: Optional[Decimal]
     measures_json: dict                # grade → the JSON text of its measures (the evaluator's dicts)
+    conditional_measures: dict         # grade → ((key, JSON text of the item, condition or None), …)
     guarded: frozenset                 # inputs read as exact scaled integers (arithmetic)
     wide_total: bool                   # the score arithmetic needs 128-bit integers
     score_bound: int                   # |score units| at most
@@ -221,11 +222,21 @@ def plan(checked: CheckedPolicy, as_of: dt.date, resolve_used=None, events_given
     required = next((r.minimum for r in checked.policy.requires if r.kind == "completeness"), None)
     measures = {gr: json.dumps([measure_json(checked, it) for it in items], ensure_ascii=False)
                 for gr, items in checked.measures_by_grade.items()}
+    # grades with `when` items (docs/semantics.md §9): item k is returned when it applies and no
+    # earlier item of the same measure or action applied
+    conditional = {gr: tuple((_measure_key(it), json.dumps(measure_json(checked, it), ensure_ascii=False),
+                              getattr(it, "condition", None)) for it in items)
+                   for gr, items in checked.measures_by_grade.items()
+                   if any(getattr(it, "condition", None) is not None for it in items)}
+    for o in checked.policy.overrides:
+        if getattr(o, "duration", None) is not None:
+            raise Unsupported(f"override `{o.name}` that lasts (`-> {o.effect.grade} for …`, docs/semantics.md §10)",
+                              o.span, help="evaluate this policy per record (`riskrules eval`, the service)")
 
     p = BatchPlan(checked=checked, as_of=as_of, prefix=prefix, weight_scale=weight_scale, scale=scale,
                   weight_total=weight_total, indicators=(), thresholds=thresholds, cutoff_grades=cutoff_grades,
                   grade_input=grade_input, defaults=defaults, windows=(), used=used, required=required,
-                  measures_json=measures, guarded=frozenset(), wide_total=False, score_bound=0,
+                  measures_json=measures, conditional_measures=conditional, guarded=frozenset(), wide_total=False, score_bound=0,
                   events_given=events_given)
 
     # --- windows: every distinct (events input, window) -------------------------------
@@ -254,6 +265,10 @@ def plan(checked: CheckedPolicy, as_of: dt.date, resolve_used=None, events_given
     max_pts = max([_points_bound(p, ip) for ip in p.indicators] + [Decimal(0)])
     p.score_bound = int(max_pts.scaleb(precision)) + 1
     return p
+
+
+def _measure_key(item) -> tuple:
+    return ("measure", item.measure) if isinstance(item, n.MeasureValue) else ("action", item.name)
 
 
 def default_value(i: n.Input):
@@ -355,6 +370,10 @@ def expressions(checked: CheckedPolicy):
         yield o.condition
     for a in p.alerts:
         yield a.condition
+    for items in checked.measures_by_grade.values():
+        for it in items:
+            if getattr(it, "condition", None) is not None:
+                yield it.condition
 
 
 def _walk_all(checked: CheckedPolicy):

@@ -1,0 +1,136 @@
+"""The differential harness: every batch backend's rows against Evaluator.evaluate, field by field."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import polars as pl
+
+from engine.batch import PolarsBatch
+from engine.batch_plan import plan as make_plan
+from engine.batch_sql import DuckDBBatch
+from engine.compiler import Evaluator
+from engine.validate import InputError
+
+
+def records(checked, frame: pl.DataFrame, events: pl.DataFrame | None, id_column: str = "id") -> dict:
+    """The evaluator's JSON records of a population: id → record (used inputs nested)."""
+    by_id: dict = {}
+    if events is not None:
+        for row in events.sort("date").iter_rows(named=True):
+            if row["date"] is not None:
+                by_id.setdefault(row[id_column], {}).setdefault(row["input"], []).append(row["date"].isoformat())
+    ev_inputs = _event_inputs(checked, "")
+    out = {}
+    for row in frame.iter_rows(named=True):
+        rec: dict = {}
+        for col, v in row.items():
+            if col == id_column or v is None:
+                continue
+            _put(rec, col, v.isoformat() if isinstance(v, dt.date) else v)
+        if events is not None:
+            for col in ev_inputs:
+                _put(rec, col, by_id.get(row[id_column], {}).get(col, []))
+        for alias in checked.used:
+            rec.setdefault(alias, {})
+        out[row[id_column]] = rec
+    return out
+
+
+def _event_inputs(checked, prefix):
+    out = [prefix + k for k, i in checked.inputs.items() if i.type.kind == "events"]
+    for alias, sub in checked.used.items():
+        out += _event_inputs(sub, prefix + alias + ".")
+    return out
+
+
+def _put(rec, col, v):
+    parts = col.split(".")
+    for p in parts[:-1]:
+        rec = rec.setdefault(p, {})
+    rec[parts[-1]] = v
+
+
+def expected(checked, recs: dict, as_of: dt.date) -> dict:
+    ev = Evaluator(checked)
+    out = {}
+    for i, rec in recs.items():
+        try:
+            r = ev.evaluate(rec, as_of, explain=True)
+        except InputError as exc:
+            out[i] = ("reject", frozenset(".".join(map(str, p["loc"])) + ":" + p["type"] if p["loc"] else p["type"]
+                                          for p in exc.problems))
+            continue
+        c = r.completeness
+        row = {"score": None if r.score is None else str(r.score), "grade": r.grade, "base_grade": r.base_grade,
+               "overrides": [o.name for o in r.overrides], "alerts": [a.name for a in r.alerts],
+               "collected": r.collected, "completeness": c["ratio"], "measures": list(r.measures)}
+        if "met" in c:
+            row["completeness_met"] = c["met"]
+        for alias, u in r.used.items():
+            row[f"{alias}.grade"] = u.grade
+            if u.score is not None:
+                row[f"{alias}.score"] = str(u.score)
+        row["contributions"] = {e["indicator"]: e.get("contribution") if "points" in e else None
+                                for e in r.explanation()["indicators"]}
+        out[i] = ("ok", row)
+    return out
+
+
+def actual(results: pl.DataFrame, rejects: pl.DataFrame, checked, id_column: str = "id") -> dict:
+    out = {}
+    for row in rejects.iter_rows(named=True):
+        out[row[id_column]] = ("reject", frozenset(row["problems"]))
+    for row in results.iter_rows(named=True):
+        r = {"score": None if row["score"] is None else str(row["score"]), "grade": row["grade"],
+             "base_grade": row["base_grade"], "overrides": list(row["overrides"]), "alerts": list(row["alerts"]),
+             "collected": row["collected"], "completeness": str(row["completeness"]),
+             "measures": json.loads(row["measures"])}
+        if "completeness_met" in row:
+            r["completeness_met"] = row["completeness_met"]
+        for alias in checked.used:
+            r[f"{alias}.grade"] = row[f"{alias}.grade"]
+            if f"{alias}.score" in row:
+                r[f"{alias}.score"] = str(row[f"{alias}.score"])
+        r["contributions"] = {ip.name: _num(row.get(f"contribution.{ip.name}")) for ip in checked.indicators}
+        out[row[id_column]] = ("ok", r)
+    return out
+
+
+def _num(d):
+    return None if d is None else f"{Decimal(d).normalize():f}"
+
+
+def backends(checked, as_of, events_given: bool):
+    p = make_plan(checked, as_of, events_given=events_given)
+    return {"polars": PolarsBatch(p, contributions=True), "duckdb": DuckDBBatch(p, contributions=True, threads=1)}
+
+
+def run(backend, frame, events, chunk: int | None = None):
+    ev = backend.event_counts(events)
+    if chunk is None:
+        return backend.evaluate(frame, ev)
+    parts = [backend.evaluate(frame.slice(s, chunk), ev) for s in range(0, frame.height, chunk)]
+    return pl.concat([a for a, _ in parts], how="vertical_relaxed"), pl.concat([b for _, b in parts],
+                                                                                how="vertical_relaxed")
+
+
+def differences(checked, frame, events, as_of, chunks=(None, 5)) -> list:
+    """Every (backend, id, field, want, got) where a backend differs from the evaluator."""
+    want = expected(checked, records(checked, frame, events), as_of)
+    diffs = []
+    for name, b in backends(checked, as_of, events is not None).items():
+        for chunk in (chunks if name == "polars" else (None,)):
+            got = actual(*run(b, frame, events, chunk), checked)
+            for i, w in want.items():
+                g = got.get(i)
+                if g is None:
+                    diffs.append((name, chunk, i, "row", w, None))
+                elif w[0] != g[0] or w[0] == "reject" and w[1] != g[1]:
+                    diffs.append((name, chunk, i, "status", w, g))
+                elif w[0] == "ok":
+                    for k, v in w[1].items():
+                        if g[1].get(k) != v:
+                            diffs.append((name, chunk, i, k, v, g[1].get(k)))
+    return diffs
