@@ -10,7 +10,9 @@ from typing import Annotated, Any, Optional
 
 import orjson
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
 
 from .keys import Caller
 from .policyset import PolicySet
@@ -22,26 +24,32 @@ _bearer = HTTPBearer(auto_error=False, description="an API key made with `riskru
                      scheme_name="ApiKey", bearerFormat="rrk_…")
 
 
-def get_service(request: Request) -> Service:
+# Dependencies are `async def`: FastAPI runs a plain `def` dependency in its thread pool, which
+# on the evaluation path costs more than the evaluation itself.
+
+async def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def current_caller(service: ServiceDep,
-                   credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)]) -> Caller:
+async def current_caller(request: Request,
+                         credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)]) -> Caller:
+    service = request.app.state.service
     challenge = {"WWW-Authenticate": 'Bearer realm="riskrules"'}
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Problem("unauthenticated", "send an API key as `Authorization: Bearer <key>`", headers=challenge)
-    caller = service.keys.caller(credentials.credentials)
+    known, caller = service.keys.cached(credentials.credentials)
+    if not known:       # ask the store, off the event loop
+        caller = await run_in_threadpool(service.keys.caller, credentials.credentials)
     if caller is None:
         raise Problem("unauthenticated", "the API key is unknown or revoked", headers=challenge)
     return caller
 
 
 def _permission(permission: str, what: str):
-    def check(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    async def check(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
         if not caller.can(permission):
             raise Problem("forbidden", f"a key with role `{caller.role}` may not {what}")
         return caller
@@ -57,9 +65,9 @@ CanReload = Annotated[Caller, Depends(_permission("reload", "reload the policies
 CanReadAudit = Annotated[Caller, Depends(_permission("read_audit", "read the audit log"))]
 
 
-def live_policies(service: ServiceDep) -> PolicySet:
+async def live_policies(request: Request) -> PolicySet:
     """The set this request will use from start to end, whatever reloads happen meanwhile."""
-    return service.policies.current
+    return request.app.state.service.policies.current
 
 
 LivePolicies = Annotated[PolicySet, Depends(live_policies)]
@@ -113,13 +121,18 @@ async def policy_text(request: Request) -> PolicyTextRequest:
 PolicyText = Annotated[PolicyTextRequest, Depends(policy_text)]
 
 
-def as_of_date(as_of: Annotated[Optional[dt.date], Query(
-        description="evaluate as of this date: picks the version in force then and anchors time windows; "
-                    "default today")] = None) -> dt.date:
-    return as_of or dt.date.today()
+class EvaluationOptions(BaseModel):
+    """Which version decides, as of when, and how much to say."""
+    model_config = ConfigDict(extra="forbid")
+    as_of: Optional[dt.date] = Field(None, description="evaluate as of this date: picks the version in force then "
+                                                       "and anchors time windows; default today")
+    version: Optional[str] = Field(None, max_length=128, description="a named version or its sha256, instead of "
+                                                                     "the version in force on `as_of`")
+    explain: bool = Field(False, description="add the per-indicator explanation (bins, points, weights, basis)")
+
+    @property
+    def on(self) -> dt.date:
+        return self.as_of or dt.date.today()
 
 
-AsOf = Annotated[dt.date, Depends(as_of_date)]
-Version = Annotated[Optional[str], Query(max_length=128, description="a named version or its sha256, instead of "
-                                                                     "the version in force on `as_of`")]
-Explain = Annotated[bool, Query(description="add the per-indicator explanation (bins, points, weights, basis)")]
+Options = Annotated[EvaluationOptions, Query()]

@@ -83,7 +83,7 @@ def create_key(store, *, name: str, role: str, jurisdiction: str, actor: Caller)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     row = {"name": name, "role": role, "jurisdiction": jurisdiction, "key_hash": hash_key(key),
            "prefix": key[:12], "created_at": utcnow(), "revoked_at": None}
-    with store.engine.begin() as conn:
+    with store.write() as conn:
         row["id"] = conn.execute(insert(ApiKey.__table__).returning(ApiKey.id), row).scalar_one()
         audit.append(conn, [audit.Event(actor.id, actor.name, actor.role, "key_create", jurisdiction,
                                         {"key_id": row["id"], "name": name, "role": role,
@@ -94,7 +94,7 @@ def create_key(store, *, name: str, role: str, jurisdiction: str, actor: Caller)
 def revoke_key(store, key_id: int, *, actor: Caller) -> Optional[dict]:
     """Revoke a key (the row stays, so the audit log's names keep their meaning)."""
     table = ApiKey.__table__
-    with store.engine.begin() as conn:
+    with store.write() as conn:
         row = conn.execute(select(table).where(table.c.id == key_id)).mappings().first()
         if row is None:
             return None
@@ -116,6 +116,15 @@ class KeyCache:
         self.ttl = ttl
         self._known: dict[str, tuple[Optional[Caller], float]] = {}
         self._lock = threading.Lock()
+
+    def cached(self, key: str) -> tuple[bool, Optional[Caller]]:
+        """(known, caller) without asking the store: known is False when the store must be asked."""
+        if not key.startswith(KEY_PREFIX) or len(key) > 200:
+            return True, None
+        hit = self._known.get(hash_key(key))
+        if hit is not None and hit[1] > time.monotonic():
+            return True, hit[0]
+        return False, None
 
     def caller(self, key: str) -> Optional[Caller]:
         if not key.startswith(KEY_PREFIX) or len(key) > 200:

@@ -135,7 +135,7 @@ class PolicyHolder:
             pset, diags = build(read_tree(self.paths), self.store.published(), generation)
             if pset is None:
                 return False, diags
-            with self.store.engine.begin() as conn:
+            with self.store.write() as conn:
                 self.store.count_reload(conn)
                 if record is not None:
                     record(conn, pset)
@@ -150,7 +150,7 @@ class PolicyHolder:
             pset, diags = build(list(self.current.file_texts), self.store.published() + [row], (-1, -1))
             if pset is None:
                 return False, diags
-            with self.store.engine.begin() as conn:
+            with self.store.write() as conn:
                 record(conn)
             pset.generation = self.store.generation()
             self.current = pset

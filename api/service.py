@@ -44,13 +44,11 @@ class Service:
         errors = [d for d in diags if d.is_error]
         if errors:
             raise StartupError("the policies do not check clean:\n" + "\n".join(dg.render_text(d) for d in errors))
-        self.recorder.start()
         if self.settings.watch_seconds > 0:
             self._watcher.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self.recorder.stop()
         self.store.dispose()
 
     def _watch(self) -> None:

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
 from .. import evaluations as evals
-from ..deps import (AsOf, CanEvaluate, CanReadEvaluations, Explain, JsonBody, LivePolicies, ServiceDep, Version,
-                    in_scope)
+from ..deps import CanEvaluate, CanReadEvaluations, JsonBody, LivePolicies, Options, ServiceDep, in_scope
 from ..problems import Problem
 from ..responses import JSON, NDJSONStream
 from ..schemas import (EVALUATION_REQUEST_EXAMPLE, WEIHAI_INPUTS, BatchResult, Evaluation, EvaluationRequest,
@@ -38,10 +37,10 @@ _BATCH_BODY = {"requestBody": {"required": True, "content": {
                          "(name or sha256). The evaluation is recorded and the read is audited before the answer "
                          "is sent; `Location` points at the stored record.",
              responses={403: _PROBLEM, 404: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM})
-async def evaluate(policy_id: PolicyId, caller: CanEvaluate, policies: LivePolicies, service: ServiceDep,
-                   body: JsonBody, as_of: AsOf, version: Version = None, explain: Explain = False):
+async def evaluate(policy_id: PolicyId, options: Options, caller: CanEvaluate, policies: LivePolicies,
+                   service: ServiceDep, body: JsonBody):
     in_scope(caller, policy_id)
-    done, event = evals.evaluate_one(policies, caller, policy_id, version, as_of, explain, body)
+    done, event = evals.evaluate_one(policies, caller, policy_id, options.version, options.on, options.explain, body)
     await service.recorder.record([done.row], [event])
     return JSON(done.body, status_code=201, headers={"Location": f"/v1/evaluations/{done.row['id']}"})
 
@@ -55,9 +54,10 @@ async def evaluate(policy_id: PolicyId, caller: CanEvaluate, policies: LivePolic
              responses={200: {"content": {"application/x-ndjson": {"example": '{"index":0,"evaluation_id":"…",'
                                                                                '"result":{"grade":"B"}}\n'}}},
                         403: _PROBLEM, 404: _PROBLEM, 413: _PROBLEM, 415: _PROBLEM})
-async def evaluate_batch(policy_id: PolicyId, request: Request, caller: CanEvaluate, policies: LivePolicies,
-                         service: ServiceDep, as_of: AsOf, version: Version = None, explain: Explain = False):
+async def evaluate_batch(policy_id: PolicyId, options: Options, request: Request, caller: CanEvaluate,
+                         policies: LivePolicies, service: ServiceDep):
     in_scope(caller, policy_id)
+    version, as_of, explain = options.version, options.on, options.explain
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     limit = service.settings.max_batch_records
     if media == "application/x-ndjson":
@@ -81,7 +81,7 @@ async def evaluate_batch(policy_id: PolicyId, request: Request, caller: CanEvalu
     for start in range(0, len(items), CHUNK):
         chunk = [(i, obj, None) for i, obj in enumerate(items[start:start + CHUNK], start)]
         out, rows, event = await run_in_threadpool(batch.run_chunk, chunk)
-        await service.recorder.record(rows, [event])
+        await service.recorder.record_large(rows, [event])
         answers += out
     return JSON({"batch_id": batch.id, "summary": batch.summary(), "results": answers})
 
@@ -92,7 +92,7 @@ async def _ndjson(request: Request, service, batch: evals.Batch, limit: int):
 
     async def flush():
         out, rows, event = await run_in_threadpool(batch.run_chunk, pending)
-        await service.recorder.record(rows, [event])
+        await service.recorder.record_large(rows, [event])
         return b"".join(orjson.dumps(a) + b"\n" for a in out)
 
     try:

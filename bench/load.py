@@ -1,0 +1,189 @@
+"""Load benchmark of the evaluation service over loopback (127.0.0.1 only).
+
+    python bench/load.py                      # SQLite store, 2 workers, 10 s of wrk, batches
+    python bench/load.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+It writes the 89-indicator reference scorecard as policy `bench.scorecard`
+(bench/load_policy.py), starts `riskrules serve` in its own process on a fresh store,
+makes a key, checks a sample of answers against the workload's reference evaluation, then:
+  1. single evaluations: wrk (a second process, Lua script bench/load.lua) POSTs one
+     enterprise per request with N connections for D seconds → requests/s, p50/p99;
+  2. batches: a client streams NDJSON batches (and posts JSON arrays) → records/s.
+Every request is bounded in count and time, and the server is stopped at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import load_policy  # noqa: E402
+
+POLICY = "bench.scorecard"
+
+
+def start_server(args, workdir: Path) -> subprocess.Popen:
+    env = dict(os.environ, RISKRULES_DATABASE_URL=args.database_url)
+    cmd = ["riskrules", "serve", "--host", "127.0.0.1", "--port", str(args.port), "--workers", str(args.workers),
+           "--policies", str(load_policy.POLICY_DIR)]
+    proc = subprocess.Popen(cmd, env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base(args)}/v1/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            raise SystemExit(f"the server did not start:\n{proc.stdout.read().decode()}")
+    raise SystemExit("the server did not answer /v1/health within 60 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def base(args) -> str:
+    return f"http://127.0.0.1:{args.port}"
+
+
+def make_key(args, workdir: Path) -> str:
+    env = dict(os.environ, RISKRULES_DATABASE_URL=args.database_url)
+    out = subprocess.run(["riskrules", "keys", "create", "--role", "system", "--jurisdiction", "bench",
+                          "--name", "load benchmark"], env=env, cwd=workdir, capture_output=True, text=True,
+                         check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def check_answers(args, key: str, rows: list, expected: list) -> None:
+    """The service must agree with the workload's reference before its speed means anything."""
+    h = {"Authorization": f"Bearer {key}"}
+    items = [{"enterprise_id": f"e{i}", "inputs": r} for i, r in enumerate(rows)]
+    r = httpx.post(f"{base(args)}/v1/policies/{POLICY}/evaluations/batch", json=items, headers=h, timeout=60)
+    r.raise_for_status()
+    got = [(a["result"]["score"], a["result"]["grade"]) for a in r.json()["results"]]
+    bad = sum(g != e for g, e in zip(got, expected))
+    one = httpx.post(f"{base(args)}/v1/policies/{POLICY}/evaluations", json=items[0], headers=h, timeout=10)
+    one.raise_for_status()
+    bad += (one.json()["result"]["score"], one.json()["result"]["grade"]) != expected[0]
+    print(f"check: {len(rows) + 1} answers compared with workload.reference_eval, {bad} mismatches")
+    if bad:
+        raise SystemExit("the service disagrees with the reference; not measuring")
+
+
+def run_wrk(args, key: str, bodies_file: Path) -> dict:
+    url = f"{base(args)}/v1/policies/{POLICY}/evaluations"
+    cmd = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
+           "--timeout", "5s", "-s", str(HERE / "load.lua"), url, "--", str(bodies_file), key]
+    print("$ " + " ".join(cmd[:-1] + ["<key>"]))
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60).stdout
+    values = dict(re.findall(r"^([\w.]+) (\d+)$", out, re.M))
+    print("\n".join(line for line in out.splitlines()
+                    if line.strip() and not line.startswith(("LATENCY", "REQUESTS", "DURATION", "STATUS"))))
+    requests, duration = int(values["REQUESTS"]), int(values["DURATION_US"]) / 1e6
+    return {"requests": requests, "seconds": round(duration, 2), "requests_per_s": round(requests / duration),
+            "p50_ms": int(values["LATENCY_P50_US"]) / 1000, "p90_ms": int(values["LATENCY_P90_US"]) / 1000,
+            "p99_ms": int(values["LATENCY_P99_US"]) / 1000, "p99_9_ms": int(values["LATENCY_P99.9_US"]) / 1000,
+            "non_2xx": int(values["STATUS_ERRORS"])}
+
+
+def run_batches(args, key: str, rows: list, ndjson: bool) -> dict:
+    """`clients` concurrent clients, each sending `batches` batches of `batch_size` records."""
+    h = {"Authorization": f"Bearer {key}"}
+    url = f"{base(args)}/v1/policies/{POLICY}/evaluations/batch"
+    items = [{"inputs": r} for r in rows[: args.batch_size]]
+    if ndjson:
+        body = b"".join(json.dumps(i).encode() + b"\n" for i in items)
+        headers = dict(h, **{"Content-Type": "application/x-ndjson"})
+    else:
+        body = json.dumps(items).encode()
+        headers = dict(h, **{"Content-Type": "application/json"})
+
+    def client(_):
+        n = 0
+        with httpx.Client(timeout=300) as c:
+            for _ in range(args.batches):
+                with c.stream("POST", url, content=body, headers=headers) as r:
+                    r.raise_for_status()
+                    if ndjson:
+                        n += sum(1 for line in r.iter_lines() if line and '"result"' in line)
+                    else:
+                        n += json.loads(r.read())["summary"]["evaluated"]
+        return n
+
+    t0 = time.perf_counter()
+    with cf.ThreadPoolExecutor(args.clients) as pool:
+        evaluated = sum(pool.map(client, range(args.clients)))
+    seconds = time.perf_counter() - t0
+    return {"format": "ndjson" if ndjson else "json", "records": evaluated, "seconds": round(seconds, 2),
+            "records_per_s": round(evaluated / seconds), "batch_size": args.batch_size, "clients": args.clients}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--database-url", default=None, help="default: a fresh SQLite file in a temporary folder")
+    ap.add_argument("--duration", type=int, default=10, help="seconds of wrk")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--wrk-threads", type=int, default=1)
+    ap.add_argument("--batch-size", type=int, default=10_000)
+    ap.add_argument("--batches", type=int, default=3, help="batches per client")
+    ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--skip-single", action="store_true")
+    ap.add_argument("--skip-batch", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None and not args.skip_single:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+
+    load_policy.write_policy()
+    workdir = Path(tempfile.mkdtemp(prefix="riskrules-load-"))
+    args.database_url = args.database_url or f"sqlite:///{workdir}/load.db"
+    rows = load_policy.records(max(args.batch_size, 2000))
+    expected = load_policy.expected(rows[:2000])
+    bodies_file = workdir / "bodies.ndjson"
+    bodies_file.write_text("".join(json.dumps({"enterprise_id": f"e{i}", "inputs": r}) + "\n"
+                                   for i, r in enumerate(rows[:2000])))
+    key = make_key(args, workdir)
+    proc = start_server(args, workdir)
+    report = {"workers": args.workers, "store": args.database_url.split(":", 1)[0], "cores": os.cpu_count()}
+    try:
+        check_answers(args, key, rows[:2000], expected)
+        if not args.skip_single:
+            report["single"] = run_wrk(args, key, bodies_file)
+            print("single:", json.dumps(report["single"]))
+        if not args.skip_batch:
+            report["batch_ndjson"] = run_batches(args, key, rows, ndjson=True)
+            print("batch:", json.dumps(report["batch_ndjson"]))
+            report["batch_json"] = run_batches(args, key, rows, ndjson=False)
+            print("batch:", json.dumps(report["batch_json"]))
+    finally:
+        stop_server(proc)
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
