@@ -559,6 +559,12 @@ class _Lower(Transformer):
             return self._exp("completeness", meta, low=Decimal(0))
         return self._exp("completeness", meta, low=v.value)
 
+    def expect_completeness_met(self, meta, ch):
+        return self._exp("completeness_met", meta)
+
+    def expect_completeness_not_met(self, meta, ch):
+        return self._exp("completeness_not_met", meta)
+
     def expect_error(self, meta, ch):
         return self._exp("error", meta, text=_unquote(str(ch[0])))
 

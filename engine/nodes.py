@@ -500,7 +500,7 @@ class Given:
 @dataclass(frozen=True)
 class Expectation:
     kind: str        # grade score score_range measure action no_action alert no_alert override no_override
-                     # completeness error
+                     # completeness completeness_met completeness_not_met error
     name: Optional[str] = None
     low: Optional[Decimal] = None
     high: Optional[Decimal] = None

@@ -126,6 +126,14 @@ def _check(result, e: n.Expectation) -> str | None:
             if period[1] != e.until:
                 return f"expected override {e.name} to hold until {e.until}, got until {period[1]} " \
                        f"(set off {period[0]})"
+    elif k in ("completeness_met", "completeness_not_met"):
+        c = result.completeness
+        if "met" not in c:
+            return "expected the completeness requirement to be checked, but the policy has no " \
+                   "`require completeness`"
+        if c["met"] != (k == "completeness_met"):
+            return f"expected completeness {'met' if k == 'completeness_met' else 'not met'}: " \
+                   f"{result.collected}/{result.total} against {c['required']}"
     elif k == "completeness":
         want = e.low
         ratio = Decimal(result.completeness["ratio"])
