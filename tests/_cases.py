@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from pathlib import Path
 
 import yaml
@@ -58,7 +57,10 @@ def params(*topics: str):
             data = read(path)
             for k, case in enumerate(data["cases"]):
                 name = case.get("name") or f"case {k + 1}"
-                out.append(pytest.param(case, data, id=f"{path.stem}: {name}"))
+                # `known_bug: "…"` marks a case the engine does not meet yet (strict: it fails
+                # loudly once the bug is fixed, so the mark is removed with the fix)
+                marks = [pytest.mark.xfail(reason=case["known_bug"], strict=True)] if "known_bug" in case else []
+                out.append(pytest.param(case, data, id=f"{path.stem}: {name}", marks=marks))
     return out
 
 
@@ -206,6 +208,8 @@ def assert_result(want: dict, r) -> None:
         got["explanation"] = _explanation_subset(want["explanation"], r.explanation())
     elif "explanation" in want:
         want = {k: v for k, v in want.items() if k != "explanation"}
+    if "version" in want:
+        got["version"] = r.checked.version
     if "used" in want:
         got["used"] = {alias: {"grade": u.grade, "score": None if u.score is None else str(u.score)}
                        for alias, u in r.used.items()}
@@ -231,12 +235,9 @@ def _measure_text(m: dict) -> str:
 
 
 def _explanation_subset(want: list, got: dict) -> list:
-    """The explanation's indicator entries, keeping only the keys the case names."""
-    entries = got["indicators"]
-    out = []
-    for w, e in zip(want, entries):
-        out.append({k: e.get(k) for k in w})
-    return out + [{"extra indicator": e["indicator"]} for e in entries[len(want):]]
+    """The explanation's entries for the indicators the case names, keeping only the keys it names."""
+    by_name = {e["indicator"]: e for e in got["indicators"]}
+    return [{k: by_name.get(w["indicator"], {}).get(k) for k in w} for w in want]
 
 
 def assert_problems(want: list, got: list) -> None:
@@ -249,7 +250,3 @@ def assert_problems(want: list, got: list) -> None:
         if "msg_has" in w:
             p = next(p for p in got if key(p) == key(w))
             assert w["msg_has"] in p["msg"], f"{key(w)}: wanted a message with {w['msg_has']!r}, got {p['msg']!r}"
-
-
-def strip_margin(text: str) -> str:
-    return re.sub(r"^\s*\|", "", text, flags=re.M)
