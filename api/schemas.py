@@ -116,11 +116,17 @@ class VersionSummary(BaseModel):
     published_at: Optional[str] = None
 
 
+POLICY_SUMMARY_EXAMPLE = {
+    "id": "weihai.food_production", "jurisdiction": "weihai", "in_force": "2021.09",
+    "versions": [{"version": "2021.09", "sha256": "2f0c…", "effective": "2021-09-16",
+                  "title": "威海市食品生产企业信用风险分级", "origin": "file", "in_force": True, "published_at": None},
+                 {"version": "2025.01", "sha256": "870f…", "effective": "2025-07-01",
+                  "title": "威海市食品生产企业信用风险分级", "origin": "published", "in_force": False,
+                  "published_at": "2025-06-01T08:00:00.000000+00:00"}]}
+
+
 class PolicySummary(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "weihai.food_production", "jurisdiction": "weihai", "in_force": "2021.09",
-        "versions": [{"version": "2021.09", "sha256": "2f0c…", "effective": "2021-09-16",
-                      "title": "威海市食品生产企业信用风险分级", "origin": "file", "in_force": True}]}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [POLICY_SUMMARY_EXAMPLE]})
     id: str
     jurisdiction: str
     in_force: Optional[str] = Field(description="the version in force today, if any")
@@ -128,6 +134,7 @@ class PolicySummary(BaseModel):
 
 
 class PolicyList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"policies": [POLICY_SUMMARY_EXAMPLE]}]})
     policies: list[PolicySummary]
 
 
