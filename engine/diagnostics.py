@@ -161,7 +161,11 @@ def render_github(diag: Diagnostic) -> str:
     kind = {"error": "error", "warning": "warning", "info": "notice"}[diag.severity.value]
     msg = diag.message + (f" ({diag.help})" if diag.help else "")
     msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return (f"::{kind} file={diag.span.file},line={diag.span.line},col={diag.span.column},"
+    # a property value also escapes `:` and `,` (they delimit properties): a file named
+    # `a,b.rules` must not end the `file=` property early
+    file = diag.span.file.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A") \
+        .replace(":", "%3A").replace(",", "%2C")
+    return (f"::{kind} file={file},line={diag.span.line},col={diag.span.column},"
             f"title={diag.code}::{msg}")
 
 
