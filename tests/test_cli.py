@@ -158,12 +158,12 @@ def test_eval_reads_the_record_from_stdin_as_of_a_date():
 
 
 def test_eval_as_of_a_later_date_lets_old_complaints_fall_out_of_the_window():
-    r = run("eval", "cli.food", "--input", "-", "--as-of", "2025-03-01", "--policies", CLEAN,
+    r = run("eval", "cli.food", "--input", "-", "--as-of", "2025-02-28", "--policies", CLEAN,
             input=json.dumps(RECORD))
     assert json.loads(r.stdout)["score"] == "56.00"     # 2024-03-01 is still in the last 12 months
-    r = run("eval", "cli.food", "--input", "-", "--as-of", "2025-03-02", "--policies", CLEAN,
+    r = run("eval", "cli.food", "--input", "-", "--as-of", "2025-03-01", "--policies", CLEAN,
             input=json.dumps(RECORD))
-    assert json.loads(r.stdout)["score"] == "36.00"     # now both complaints have fallen out: 36 + 0
+    assert json.loads(r.stdout)["score"] == "36.00"     # exactly 12 months back it is out: 36 + 0
 
 
 def test_eval_explain_adds_the_per_indicator_explanation():
