@@ -79,7 +79,12 @@ class Evaluated:
     """One evaluated enterprise: the answer, and the record that must be stored before it goes out."""
     body: dict
     row: dict
-    event_detail: dict = field(default_factory=dict)
+    result_json: bytes = b""
+
+    def response_bytes(self) -> bytes:
+        """The answer as JSON, reusing the result's serialisation made for the record."""
+        head = {k: v for k, v in self.body.items() if k != "result"}
+        return orjson.dumps(head)[:-1] + b',"result":' + self.result_json + b"}"
 
 
 def evaluate(ev, caller: Caller, as_of: dt.date, explain: bool, enterprise_id, inputs: dict,
@@ -98,7 +103,7 @@ def evaluate(ev, caller: Caller, as_of: dt.date, explain: bool, enterprise_id, i
            "created_at": now}
     body = {"evaluation_id": evaluation_id, "enterprise_id": enterprise_id, "input_sha256": input_sha,
             "result": result}
-    return Evaluated(body, row)
+    return Evaluated(body, row, stored)
 
 
 def _event(caller: Caller, ev, action: str, detail: dict) -> audit.Event:

@@ -4,11 +4,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from .. import evaluations as evals
-from ..deps import CanEvaluate, CanReadEvaluations, JsonBody, LivePolicies, Options, ServiceDep, in_scope
+from ..deps import EVALUATION_OPENAPI, CanReadEvaluations, EvaluationContext, ServiceDep, in_scope, json_body
 from ..problems import Problem
 from ..responses import JSON, NDJSONStream
 from ..schemas import (EVALUATION_REQUEST_EXAMPLE, WEIHAI_INPUTS, BatchResult, Evaluation, EvaluationRequest,
@@ -20,9 +20,9 @@ PolicyId = Annotated[str, Path(max_length=128, description="jurisdiction.domain,
                                examples=["weihai.food_production"])]
 CHUNK = 2000              # records evaluated, recorded and released together in a batch
 _PROBLEM = {"content": {"application/problem+json": {}}}
-_ONE_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+_ONE_BODY = {**EVALUATION_OPENAPI, "requestBody": {"required": True, "content": {"application/json": {
     "schema": EvaluationRequest.model_json_schema(), "example": EVALUATION_REQUEST_EXAMPLE}}}}
-_BATCH_BODY = {"requestBody": {"required": True, "content": {
+_BATCH_BODY = {**EVALUATION_OPENAPI, "requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "array", "items": EvaluationRequest.model_json_schema()},
                          "example": [EVALUATION_REQUEST_EXAMPLE,
                                      {"enterprise_id": "91371000MA3C000002",
@@ -37,12 +37,14 @@ _BATCH_BODY = {"requestBody": {"required": True, "content": {
                          "(name or sha256). The evaluation is recorded and the read is audited before the answer "
                          "is sent; `Location` points at the stored record.",
              responses={403: _PROBLEM, 404: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM})
-async def evaluate(policy_id: PolicyId, options: Options, caller: CanEvaluate, policies: LivePolicies,
-                   service: ServiceDep, body: JsonBody):
-    in_scope(caller, policy_id)
-    done, event = evals.evaluate_one(policies, caller, policy_id, options.version, options.on, options.explain, body)
-    await service.recorder.record([done.row], [event])
-    return JSON(done.body, status_code=201, headers={"Location": f"/v1/evaluations/{done.row['id']}"})
+async def evaluate(policy_id: PolicyId, call: EvaluationContext, request: Request):
+    in_scope(call.caller, policy_id)
+    body = await json_body(request)
+    o = call.options
+    done, event = evals.evaluate_one(call.policies, call.caller, policy_id, o.version, o.on, o.explain, body)
+    await call.service.recorder.record([done.row], [event])
+    return Response(done.response_bytes(), status_code=201, media_type="application/json",
+                    headers={"Location": f"/v1/evaluations/{done.row['id']}"})
 
 
 @router.post("/policies/{policy_id}/evaluations/batch", response_model=BatchResult, openapi_extra=_BATCH_BODY,
@@ -54,10 +56,10 @@ async def evaluate(policy_id: PolicyId, options: Options, caller: CanEvaluate, p
              responses={200: {"content": {"application/x-ndjson": {"example": '{"index":0,"evaluation_id":"…",'
                                                                                '"result":{"grade":"B"}}\n'}}},
                         403: _PROBLEM, 404: _PROBLEM, 413: _PROBLEM, 415: _PROBLEM})
-async def evaluate_batch(policy_id: PolicyId, options: Options, request: Request, caller: CanEvaluate,
-                         policies: LivePolicies, service: ServiceDep):
+async def evaluate_batch(policy_id: PolicyId, call: EvaluationContext, request: Request):
+    caller, policies, service = call.caller, call.policies, call.service
     in_scope(caller, policy_id)
-    version, as_of, explain = options.version, options.on, options.explain
+    version, as_of, explain = call.options.version, call.options.on, call.options.explain
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     limit = service.settings.max_batch_records
     if media == "application/x-ndjson":
