@@ -61,8 +61,9 @@ def half_up_div(num: pl.Expr, den, wide: bool) -> pl.Expr:
     num = num.cast(t)
     two_den = den * 2 if isinstance(den, int) else den.cast(t) * 2
     d = den if isinstance(den, int) else den.cast(t)
+    zero = pl.lit(0, dtype=t)                      # (Int128 has no unary minus in Polars)
     pos = (num * 2 + d) // two_den
-    neg = -((-num * 2 + d) // two_den)
+    neg = zero - (((zero - num) * 2 + d) // two_den)
     return pl.when(num >= 0).then(pos).otherwise(neg)
 
 
@@ -219,9 +220,9 @@ class _Chunk:
     def _in_batch_range(self, x: pl.Expr, kind: str, dtype) -> pl.Expr:
         if kind == "count" or not dtype.is_float():
             return x.is_null() | (x.abs() <= (COUNT_LIMIT if kind == "count" else FLOAT_LIMIT))
-        units = (x * 10 ** FLOAT_SCALE).round(0)
-        return x.is_null() | ~x.is_between(-FINITE, FINITE) | \
-            ((x.abs() <= FLOAT_LIMIT) & ((units / 10 ** FLOAT_SCALE) == x))
+        # numpy's division is correctly rounded; Polars may multiply by the reciprocal instead
+        exact = x.map_batches(_six_decimals, return_dtype=pl.Boolean)
+        return x.is_null() | ~x.is_between(-FINITE, FINITE) | ((x.abs() <= FLOAT_LIMIT) & exact)
 
     def _events_problems(self, plan: BatchPlan, name: str, decl) -> list:
         col = plan.column(name)
@@ -443,6 +444,14 @@ def _conditional_measures_expr(chunk, p: BatchPlan, texts: list) -> pl.Expr:
         cond = pl.col("__grade") == k
         chain = pl.when(cond).then(value) if chain is None else chain.when(cond).then(value)
     return chain
+
+
+def _six_decimals(s: pl.Series) -> pl.Series:
+    """Is each double exactly a decimal with FLOAT_SCALE places (the decimal it was written as)?"""
+    import numpy as np
+    v = s.to_numpy()
+    with np.errstate(invalid="ignore", over="ignore"):
+        return pl.Series(np.round(v * 10 ** FLOAT_SCALE) / 10 ** FLOAT_SCALE == v)
 
 
 class _Stages(list):
@@ -702,7 +711,7 @@ class _Exprs:
 
     def e_Neg(self, e) -> V:
         v = self._as_int(self.expr(e.operand))
-        return V("int", -v.expr, v.scale, self.p.num(e))
+        return V("int", pl.lit(0, dtype=I128 if v.num and v.num.wide else I64) - v.expr, v.scale, self.p.num(e))
 
     def e_Arith(self, e) -> V:
         num = self.p.num(e)

@@ -409,8 +409,11 @@ class _Gen:
             if excluded:
                 excl = balanced(excluded)
                 weights = sub(int_lit(p.weight_total, wide), paren(excl))
+                # GREATEST(…, 1): the branch is not taken when no weight is left, but an engine may
+                # still evaluate it (DuckDB raises on a division by zero)
+                safe = exp.Greatest(this=paren(weights), expressions=[int_lit(1, wide)])
                 renorm = half_up_div(mul(total, int_lit(10 ** (p.weight_scale + p.precision), wide)),
-                                     mul(weights, int_lit(10 ** p.scale, wide)), wide)
+                                     mul(safe, int_lit(10 ** p.scale, wide)), wide)
                 units = case([(cmp("=", excl, num(0)), plain),
                               (cmp(">", weights, num(0)), renorm)], exp.cast(exp.Null(), t))
                 no_data = cmp("<=", weights, num(0))

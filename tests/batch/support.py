@@ -11,6 +11,7 @@ from engine.batch import PolarsBatch
 from engine.batch_plan import plan as make_plan
 from engine.batch_sql import DuckDBBatch
 from engine.compiler import Evaluator
+from engine.semantics import round_half_up
 from engine.validate import InputError
 
 
@@ -72,8 +73,15 @@ def expected(checked, recs: dict, as_of: dt.date) -> dict:
             row[f"{alias}.grade"] = u.grade
             if u.score is not None:
                 row[f"{alias}.score"] = str(u.score)
-        row["contributions"] = {e["indicator"]: e.get("contribution") if "points" in e else None
-                                for e in r.explanation()["indicators"]}
+        row["contributions"] = {}
+        for spec, e in zip(checked.indicators, r.explanation()["indicators"]):
+            c = e.get("contribution") if "points" in e else None
+            if c is not None and e.get("bin") == "points = …":
+                # the score adds weight × points rounded to the precision; the explanation shows
+                # the unrounded points (reported: docs/batch.md §Ambiguities)
+                pts = round_half_up(Decimal(e["points"]), checked.precision)
+                c = f"{(spec.weight * pts).normalize():f}"
+            row["contributions"][e["indicator"]] = c
         out[i] = ("ok", row)
     return out
 
