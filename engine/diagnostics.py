@@ -98,6 +98,18 @@ CODES: dict[str, str] = {
     "test_bad_value": "a test case gives a value of the wrong type for its input",
     "untraced_number": "a number with neither `basis` nor `assumed`",
     "assumption": "a value the source documents do not state (listed so a reader can tell)",
+    # population rules (plans, draws, group rules): engine/checker/population.py
+    "share_range": "a quota or share is not more than 0% and at most 100% of its population",
+    "rounding_missing": "a quota or draw whose size can be fractional does not declare its rounding",
+    "rounding_below_minimum": "a rounding rule that can draw fewer than a grade's minimum ratio",
+    "plan_incomplete": "a plan lacks its quota or a way to choose, or has an order with nothing to order",
+    "priority_unordered": "a priority list does not say which candidates are drawn when it exceeds the quota",
+    "unknown_plan": "`quota … of plan X` names no plan declared before it",
+    "draw_incomplete": "a draw lacks its mode or its ratio measure, or dispatches in fewer than two batches",
+    "draw_ratio_type": "a draw's ratio measure is not a ratio, or a grade sets it as a maximum",
+    "draw_grade_without_ratio": "a draw covers a grade that has no value of the draw's ratio measure",
+    "population_clause_repeated": "a plan or draw gives the same clause twice",
+    "assign_invalid": "officer assignment rules that contradict each other or admit no officer",
 }
 
 

@@ -431,16 +431,132 @@ class _Lower(Transformer):
         prov, rest = self._split(ch)
         return n.Require("completeness", self._weight(rest[0]), prov, span=self._span(meta))
 
+    # ---- population rules: plans, draws, group rules ---------------------------------
     def plan_quota(self, meta, ch):
         prov, rest = self._split(ch)
-        period = rest[1] if len(rest) > 1 else None
-        return n.PlanQuota(self._weight(rest[0]), period, prov, span=self._span(meta))
+        base = rest[1]
+        period = rest[2] if len(rest) > 2 else None
+        return n.PlanQuota(self._weight(rest[0]), period, prov, base_plan=base[1], span=self._span(meta))
+
+    def base_population(self, meta, ch):
+        return ("base", None)
+
+    def base_plan(self, meta, ch):
+        return ("base", str(ch[0]))
+
+    def _rounding(self, mode, meta, ch):
+        return n.Rounding(mode, tuple(ch), span=self._span(meta))
+
+    def rounding_up(self, meta, ch):
+        return self._rounding("up", meta, ch)
+
+    def rounding_down(self, meta, ch):
+        return self._rounding("down", meta, ch)
+
+    def rounding_nearest(self, meta, ch):
+        return self._rounding("nearest", meta, ch)
+
+    def plan_exclude(self, meta, ch):
+        prov, rest = self._split(ch)
+        return n.Exclude(rest[0], prov, span=self._span(meta))
+
+    def plan_first(self, meta, ch):
+        prov, rest = self._split(ch)
+        return n.Priority(rest[0], prov, span=self._span(meta))
+
+    def order_asc(self, meta, ch):
+        return n.OrderKey("input", str(ch[0]), False, span=self._span(meta))
+
+    def order_desc(self, meta, ch):
+        return n.OrderKey("input", str(ch[0]), True, span=self._span(meta))
+
+    def order_grade_asc(self, meta, ch):
+        return n.OrderKey("grade", None, False, span=self._span(meta))
+
+    def order_grade_desc(self, meta, ch):
+        return n.OrderKey("grade", None, True, span=self._span(meta))
+
+    def order_random(self, meta, ch):
+        return n.OrderKey("random", span=self._span(meta))
+
+    def plan_order(self, meta, ch):
+        prov, rest = self._split(ch)
+        return n.PriorityOrder(tuple(rest), prov, span=self._span(meta))
+
+    def plan_fill(self, meta, ch):
+        return n.RandomFill(tuple(ch), span=self._span(meta))
+
+    def check_item(self, meta, ch):
+        prov, rest = self._split(ch)
+        label = self._label(rest[1:2])
+        tags = tuple(str(t) for t in rest[1:] if not (isinstance(t, Token) and t.type == "STRING"))
+        return n.CheckItem(str(rest[0]), tags, label, prov, span=self._span(meta))
+
+    def match_items(self, meta, ch):
+        prov, rest = self._split(ch)
+        return n.MatchItems(tuple(rest), prov, span=self._span(meta))
+
+    def assign_avoid_district(self, meta, ch):
+        return ("avoid_district", True)
+
+    def assign_within_district(self, meta, ch):
+        return ("within_district", True)
+
+    def assign_load_cap(self, meta, ch):
+        return ("load_cap", self._int(ch[0]))
+
+    def assign(self, meta, ch):
+        prov, rest = self._split(ch)
+        options = dict(c for c in rest[1:] if isinstance(c, tuple))
+        return n.Assign(self._int(rest[0]), provenance=prov, span=self._span(meta), **options)
 
     def plan(self, meta, ch):
         prov, rest = self._split(ch)
         label = self._label(rest[1:2])
-        items = tuple(c for c in rest if isinstance(c, n.PlanQuota))
+        items = tuple(c for c in rest[1:] if not isinstance(c, Token))
         return n.Plan(str(rest[0]), items, label, prov, span=self._span(meta))
+
+    def mode_per_grade(self, meta, ch):
+        return n.DrawMode("per_grade", 0, tuple(ch), span=self._span(meta))
+
+    def mode_combined(self, meta, ch):
+        return n.DrawMode("combined", 0, tuple(ch), span=self._span(meta))
+
+    def mode_batches(self, meta, ch):
+        prov, rest = self._split(ch)
+        return n.DrawMode("batches", self._int(rest[0]), prov, span=self._span(meta))
+
+    def draw_grades(self, meta, ch):
+        prov, rest = self._split(ch)
+        return n.DrawGrades(tuple(str(t) for t in rest), prov, span=self._span(meta))
+
+    def draw_ratio(self, meta, ch):
+        prov, rest = self._split(ch)
+        return n.DrawRatio(str(rest[0]), prov, span=self._span(meta))
+
+    def draw(self, meta, ch):
+        prov, rest = self._split(ch)
+        label = self._label(rest[1:2])
+        items = tuple(c for c in rest[1:] if not isinstance(c, Token))
+        return n.Draw(str(rest[0]), items, label, prov, span=self._span(meta))
+
+    def group_count(self, meta, ch):
+        cond = ch[0] if len(ch) == 3 else None
+        op, value = str(ch[-2]), ch[-1]
+        return n.GroupCondition("count", cond, "=" if op == "==" else op, Decimal(self._int(value)),
+                                span=self._span(meta))
+
+    def group_share(self, meta, ch):
+        op = str(ch[1])
+        return n.GroupCondition("share", ch[0], "=" if op == "==" else op, self._weight(ch[2]),
+                                span=self._span(meta))
+
+    def group_rule(self, meta, ch):
+        prov, rest = self._split(ch)
+        conditions = tuple(c for c in rest if isinstance(c, n.GroupCondition))
+        action, text = rest[-2], rest[-1]
+        return n.GroupRule(str(rest[0]), conditions, str(action), _unquote(str(text)), prov,
+                           span=self._span(meta))
 
     # ---- expressions -----------------------------------------------------------------
     def ref(self, meta, ch):
@@ -588,7 +704,8 @@ class _Lower(Transformer):
         pid = ch[0][1]
         header: dict = {}
         fields: dict = {"grades": (), "grades_provenance": (), "uses": [], "inputs": [], "overrides": [],
-                        "alerts": [], "requires": [], "plans": [], "tests": []}
+                        "alerts": [], "requires": [], "plans": [], "draws": [], "group_rules": [],
+                        "tests": []}
         seen_blocks: dict = {}
         for item in ch[1:]:
             if isinstance(item, tuple) and item[0] in ("title", "version", "effective", "basis", "precision"):
@@ -626,9 +743,13 @@ class _Lower(Transformer):
                 fields["requires"].append(item)
             elif isinstance(item, n.Plan):
                 fields["plans"].append(item)
+            elif isinstance(item, n.Draw):
+                fields["draws"].append(item)
+            elif isinstance(item, n.GroupRule):
+                fields["group_rules"].append(item)
             elif isinstance(item, n.TestCase):
                 fields["tests"].append(item)
-        for key in ("uses", "inputs", "overrides", "alerts", "requires", "plans", "tests"):
+        for key in ("uses", "inputs", "overrides", "alerts", "requires", "plans", "draws", "group_rules", "tests"):
             fields[key] = tuple(fields[key])
         return n.Policy(
             id=pid,

@@ -471,19 +471,210 @@ class Require:
     span: Span = _span()
 
 
+# ---- population rules: plans, draws, group rules (docs/semantics.md §Draws) -----------------
+
 @dataclass(frozen=True)
 class PlanQuota:
+    """`quota 25% of population per year`, or `quota 10% of plan 区市局检查` (the other plan's
+    sample is the population drawn from)."""
     share: Decimal
     period: Optional[Period] = None
+    provenance: Prov = ()
+    base_plan: Optional[str] = None
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Rounding:
+    """How a fractional quota becomes a whole number of enterprises: up | down | nearest."""
+    mode: str
     provenance: Prov = ()
     span: Span = _span()
 
 
 @dataclass(frozen=True)
-class Plan:
+class Exclude:
+    """`exclude where <condition>`: records for which it is true are not drawn (still counted
+    in the quota's base)."""
+    condition: "Expr"
+    provenance: Prov = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Priority:
+    """`first where <condition>`: one tier of the priority list (重点名单), in written order."""
+    condition: "Expr"
+    provenance: Prov = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    kind: str                          # input | grade | random
+    name: Optional[str] = None         # the input, for kind input
+    descending: bool = False
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class PriorityOrder:
+    """`order by a desc, b, random`: the order of priority candidates when they exceed the quota."""
+    keys: tuple[OrderKey, ...]
+    provenance: Prov = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class RandomFill:
+    """`then random`: the rest of the quota is drawn uniformly from the other eligible records."""
+    provenance: Prov = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class CheckItem:
     name: str
-    items: tuple[PlanQuota, ...]
+    tags: tuple[str, ...]
     label: Optional[str] = None
+    provenance: Prov = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class MatchItems:
+    """`match items by tags { … }`: only enterprises carrying a tag of some item are drawn, and
+    each drawn enterprise is given the items its tags match."""
+    items: tuple[CheckItem, ...]
+    provenance: Prov = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Assign:
+    """`assign 2 officers avoid district at most 30 per officer`."""
+    officers: int
+    avoid_district: bool = False
+    within_district: bool = False
+    load_cap: Optional[int] = None
+    provenance: Prov = ()
+    span: Span = _span()
+
+
+class _Items:
+    """Typed access to a block's items (kept in written order for the checker)."""
+
+    def _all(self, kind) -> tuple:
+        return tuple(i for i in self.items if isinstance(i, kind))
+
+    def _one(self, kind):
+        found = self._all(kind)
+        return found[0] if found else None
+
+    @property
+    def rounding(self) -> Optional[Rounding]:
+        return self._one(Rounding)
+
+    @property
+    def match(self) -> Optional[MatchItems]:
+        return self._one(MatchItems)
+
+    @property
+    def assign(self) -> Optional[Assign]:
+        return self._one(Assign)
+
+
+@dataclass(frozen=True)
+class Plan(_Items):
+    name: str
+    items: tuple                       # PlanQuota Rounding Exclude Priority PriorityOrder RandomFill MatchItems Assign
+    label: Optional[str] = None
+    provenance: Prov = ()
+    span: Span = _span()
+
+    @property
+    def quota(self) -> Optional[PlanQuota]:
+        return self._one(PlanQuota)
+
+    @property
+    def excludes(self) -> tuple:
+        return self._all(Exclude)
+
+    @property
+    def priorities(self) -> tuple:
+        return self._all(Priority)
+
+    @property
+    def order(self) -> Optional[PriorityOrder]:
+        return self._one(PriorityOrder)
+
+    @property
+    def fill(self) -> Optional[RandomFill]:
+        return self._one(RandomFill)
+
+
+@dataclass(frozen=True)
+class DrawMode:
+    kind: str                          # per_grade | combined | batches
+    batches: int = 0
+    provenance: Prov = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class DrawGrades:
+    grades: tuple[str, ...]
+    provenance: Prov = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class DrawRatio:
+    measure: str
+    provenance: Prov = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Draw(_Items):
+    """A stratified draw (双随机): each grade's share comes from the policy's ratio measure."""
+    name: str
+    items: tuple                       # DrawMode DrawGrades DrawRatio Rounding MatchItems Assign
+    label: Optional[str] = None
+    provenance: Prov = ()
+    span: Span = _span()
+
+    @property
+    def mode(self) -> Optional[DrawMode]:
+        return self._one(DrawMode)
+
+    @property
+    def grades(self) -> Optional[DrawGrades]:
+        return self._one(DrawGrades)
+
+    @property
+    def ratio(self) -> Optional[DrawRatio]:
+        return self._one(DrawRatio)
+
+
+@dataclass(frozen=True)
+class GroupCondition:
+    """`count(members where <cond>) >= 2` or `share(members where <cond>) >= 50%`."""
+    kind: str                          # count | share
+    condition: Optional["Expr"]        # None: every member
+    op: str                            # = != < <= > >=
+    value: Decimal                     # a count, or a share as a fraction
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class GroupRule:
+    """`group by chain_hq when … -> action 约谈总部 "…"`: an action on each group whose members
+    meet every condition."""
+    key: str
+    conditions: tuple[GroupCondition, ...]
+    action: str
+    text: str
     provenance: Prov = ()
     span: Span = _span()
 
@@ -549,6 +740,8 @@ class Policy:
     alerts: tuple[Alert, ...] = ()
     requires: tuple[Require, ...] = ()
     plans: tuple[Plan, ...] = ()
+    draws: tuple[Draw, ...] = ()
+    group_rules: tuple[GroupRule, ...] = ()
     tests: tuple[TestCase, ...] = ()
     span: Span = _span()
 

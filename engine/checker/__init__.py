@@ -10,7 +10,7 @@ import hashlib
 
 from .. import nodes as n
 from ..diagnostics import Diagnostics, sort_diagnostics
-from . import bins, cases, grading, measures, resolve, structure, traceability, types, weights
+from . import bins, cases, grading, measures, population, resolve, structure, traceability, types, weights
 from .context import CheckedPolicy, Context
 
 PASSES = (
@@ -22,6 +22,7 @@ PASSES = (
     ("grading", grading.check),            # after bins and weights: needs the score's range
     ("measures", measures.check),
     ("cases", cases.check),                # after measures: expectations name measures
+    ("population", population.check),      # after measures and types: draws read per-grade ratios
     ("traceability", traceability.check),
 )
 

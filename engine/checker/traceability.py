@@ -45,9 +45,10 @@ def check(ctx: Context) -> None:
     for i in p.inputs:
         if i.missing.kind == "points":
             _need(ctx, i.span, f"the missing-value points of `{i.name}`", i.provenance)
-    for plan in p.plans:
+    for plan in p.plans:    # the other numbers of plans, draws and group rules: checker/population.py
         for q in plan.items:
-            _need(ctx, q.span, f"the quota of plan `{plan.name}`", q.provenance, plan.provenance)
+            if isinstance(q, n.PlanQuota):
+                _need(ctx, q.span, f"the quota of plan `{plan.name}`", q.provenance, plan.provenance)
 
 
 def _need(ctx: Context, span, what: str, *provenances) -> None:
