@@ -62,6 +62,24 @@ def stop_server(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _pg(url: str):
+    import psycopg
+    return psycopg.connect(url.replace("postgresql+psycopg", "postgresql").split("?")[0], autocommit=True)
+
+
+def own_schema(url: str) -> str:
+    schema = f"rr_load_{os.getpid()}"
+    with _pg(url) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return schema
+
+
+def drop_schema(url: str, schema: str) -> None:
+    with _pg(url) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
 def base(args) -> str:
     return f"http://127.0.0.1:{args.port}"
 
@@ -158,6 +176,11 @@ def main() -> None:
 
     load_policy.write_policy()
     workdir = Path(tempfile.mkdtemp(prefix="riskrules-load-"))
+    given_url = args.database_url
+    schema = None
+    if given_url and given_url.startswith("postgresql"):
+        schema = own_schema(given_url)      # a schema of its own, dropped at the end
+        args.database_url = f"{given_url}{'&' if '?' in given_url else '?'}options=-csearch_path%3D{schema}"
     args.database_url = args.database_url or f"sqlite:///{workdir}/load.db"
     rows = load_policy.records(max(args.batch_size, 2000))
     expected = load_policy.expected(rows[:2000])
@@ -166,7 +189,8 @@ def main() -> None:
                                    for i, r in enumerate(rows[:2000])))
     key = make_key(args, workdir)
     proc = start_server(args, workdir)
-    report = {"workers": args.workers, "store": args.database_url.split(":", 1)[0], "cores": os.cpu_count()}
+    report = {"workers": args.workers, "store": args.database_url.split(":", 1)[0], "cores": os.cpu_count(),
+              "load_average_before": os.getloadavg()[0]}
     try:
         check_answers(args, key, rows[:2000], expected)
         if not args.skip_single:
@@ -179,6 +203,9 @@ def main() -> None:
             print("batch:", json.dumps(report["batch_json"]))
     finally:
         stop_server(proc)
+        if schema:
+            drop_schema(given_url, schema)
+    report["load_average_after"] = os.getloadavg()[0]
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
