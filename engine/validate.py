@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from decimal import Decimal
 
 from . import nodes as n
 
@@ -64,13 +65,20 @@ def _is_number(v) -> bool:
     return (type(v) is int or type(v) is float) and math.isfinite(v)
 
 
+def _as_written(v):
+    """A JSON number as the decimal its text wrote (docs/semantics.md §1): 0.3 is 0.3, not the
+    double 0.29999999999999998889…, so 0.3 is inside `number(0.3..0.7)`."""
+    return Decimal(repr(v)) if type(v) is float else v
+
+
 def value_ok(t: n.Type, v, grades: tuple) -> bool:
     """Is `v` (not None) a valid value of type `t`? The same rule the compiled code inlines."""
     k = t.kind
     if k == "count":
         return type(v) is int and v >= 0
     if k == "number":
-        return _is_number(v) and (t.low is None or v >= t.low) and (t.high is None or v <= t.high)
+        return _is_number(v) and (t.low is None or _as_written(v) >= t.low) and \
+            (t.high is None or _as_written(v) <= t.high)
     if k == "ratio":
         return _is_number(v) and 0 <= v <= 1
     if k == "bool":

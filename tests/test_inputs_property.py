@@ -113,6 +113,29 @@ def test_the_generator_makes_both_valid_and_invalid_records():
     find(records(), lambda r: len(problems(EV.checked, r)) >= 3)
 
 
+# ---- bounds that no double hits exactly (number(0.3..0.7)) ----------------------------------
+
+def _bounds_evaluator() -> Evaluator:
+    checked, diags = compile_text(read(CASES / "inputs" / "bounds.yaml")["policy"], "bounds.rules")
+    assert checked is not None, diags
+    return Evaluator(checked)
+
+
+BOUNDS_EV = _bounds_evaluator()
+_near_bounds = st.sampled_from([0.3, 0.7, 0.1 + 0.2, 0.29999999999999, 0.7000000000000001, 0.30000000000000004,
+                                0.6999999999999999, 0.5, 0.3000000000000001])
+BOUNDS_FIELDS = {
+    "share": _field(st.one_of(_near_bounds, st.floats(0.25, 0.75)), st.floats(-1, 2)),
+    "failures": FIELDS["penalties"],
+}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records(BOUNDS_FIELDS))
+def test_fast_path_and_validator_agree_on_bounds_no_double_hits(record):
+    _agree(BOUNDS_EV, record)
+
+
 # ---- with a used policy: the inputs of `general` nest under its alias ----------------------
 
 def _composed():
