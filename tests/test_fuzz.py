@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from engine import InputError, compile_text, load_paths
 from engine.compiler import Evaluator
 from engine.diagnostics import CODES, Diagnostic, render_github, render_json, render_text
-from engine.testing import run_case
+from engine.testing import record_of, run_case
 
 from _cases import files, read
 
@@ -140,15 +140,20 @@ def _assert_is_diagnostics(diags, source: str) -> None:
 
 
 def _exercise(checked) -> None:
-    """A policy that checks clean compiles, runs its own tests and meets an empty record."""
+    """A policy that checks clean compiles, runs its own tests, renders their results with the
+    explanation, and meets an empty record."""
     ev = Evaluator(checked)
+    records = []
     for case in checked.policy.tests:
         run_case(ev, case)
-    try:
-        result = ev.evaluate({}, dt.date(2024, 6, 30), explain=True)
-    except InputError:
-        return
-    json.dumps(result.to_json(), ensure_ascii=False)
+        records.append((record_of(case), case.as_of or checked.policy.effective))
+    records.append(({}, dt.date(2024, 6, 30)))
+    for record, as_of in records:
+        try:
+            result = ev.evaluate(record, as_of, explain=True)
+        except InputError:
+            continue
+        json.dumps(result.to_json(), ensure_ascii=False)
 
 
 EXAMPLES = int(os.environ.get("RISKRULES_FUZZ_EXAMPLES", "1200"))
