@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from . import problems
 from .limits import BodyLimit
+from .publishing import SIGNAL_ACTOR, reload_recorder
 from .routes import audit, evaluations, health, policies
 from .service import Service
 from .settings import Settings
@@ -61,7 +62,7 @@ def _reload_on_sighup(service: Service) -> None:
 
 
 def _reload(service: Service) -> None:
-    ok, diags = service.policies.reload()
+    ok, diags = service.policies.reload(reload_recorder(service.store, SIGNAL_ACTOR))
     if ok:
         log.warning("SIGHUP: policies reloaded (%d versions)", len(service.policies.current.registry.all()))
     else:

@@ -70,10 +70,13 @@ def publish(service, caller: Caller, policy_id: str, text: str, file: str | None
     return views.version_detail(live, live.version(checked.id, checked.sha256), dt.date.today())
 
 
-def reload_recorder(service, caller: Caller):
+def reload_recorder(store, caller: Caller):
     """The audit event of a reload: which versions the new set holds."""
     def record(conn, pset: PolicySet):
         versions = {f"{c.id}@{c.version}": c.sha256 for c in pset.registry.all()}
         audit.append(conn, [audit.Event(caller.id, caller.name, caller.role, "reload", caller.jurisdiction,
-                                        {"versions": versions})], postgres=service.store.is_postgres)
+                                        {"versions": versions})], postgres=store.is_postgres)
     return record
+
+
+SIGNAL_ACTOR = Caller(None, "SIGHUP", "admin", "*")

@@ -81,6 +81,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
 
 def _reload_from_supervisor(settings) -> None:
     from api.policyset import build, read_tree
+    from api.publishing import SIGNAL_ACTOR, reload_recorder
     from api.store import Store
 
     log = logging.getLogger("riskrules.service")
@@ -91,8 +92,9 @@ def _reload_from_supervisor(settings) -> None:
             log.error("SIGHUP: the policy tree does not check clean; the running policies stay")
             _print_errors(diags)
             return
-        with store.engine.begin() as conn:
+        with store.write() as conn:
             store.count_reload(conn)
+            reload_recorder(store, SIGNAL_ACTOR)(conn, pset)
         log.warning("SIGHUP: policies reloaded; the workers follow")
     finally:
         store.dispose()

@@ -90,7 +90,7 @@ async def publish(policy_id: PolicyId, caller: CanPublish, service: ServiceDep, 
                          "with. Other workers follow within a second. `kill -HUP` on the server does the same.",
              responses={403: _PROBLEM, 422: _PROBLEM})
 async def reload(caller: CanReload, service: ServiceDep):
-    ok, diags = await run_in_threadpool(service.policies.reload, publishing.reload_recorder(service, caller))
+    ok, diags = await run_in_threadpool(service.policies.reload, publishing.reload_recorder(service.store, caller))
     if not ok:
         raise Problem("invalid-policy", "the policy tree does not check clean; the policies in service are unchanged",
                       diagnostics=[d.to_json() for d in diags if d.is_error])

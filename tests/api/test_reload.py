@@ -77,3 +77,13 @@ def test_another_worker_follows_a_reload(fresh):
         assert "weihai.general" in other.service.policies.current.ids()
     finally:
         other.client.__exit__(None, None, None)
+
+
+def test_sighup_reloads_like_the_endpoint_and_is_on_the_trail(fresh):
+    from api.main import _reload           # what the SIGHUP handler runs
+    api = fresh()
+    (api.tree / "weihai" / "general.rules").write_text(WEIHAI_GENERAL, encoding="utf-8")
+    _reload(api.service)
+    assert "weihai.general" in api.service.policies.current.ids()
+    entry = api.client.get("/v1/audit", params={"action": "reload"}, headers=api.as_("auditor", "*")).json()["entries"][0]
+    assert entry["actor_name"] == "SIGHUP"
