@@ -78,11 +78,11 @@ def run_in_postgres(conn, checked: CheckedPolicy, as_of: dt.date, *, table: str,
     work = exp.Table(this=exp.to_identifier("__riskrules_all", quoted=True))
     out_t, rej_t = _table(output_table), _table(rejects_table)
     statements = [
-        exp.Drop(this=work, kind="TABLE", exists=True),
+        exp.Drop(tables=[work], kind="TABLE", exists=True),
         exp.Create(this=work, kind="TABLE", expression=tree, properties=exp.Properties(
             expressions=[exp.TemporaryProperty()])),
-        exp.Drop(this=out_t, kind="TABLE", exists=True),
-        exp.Drop(this=rej_t, kind="TABLE", exists=True),
+        exp.Drop(tables=[out_t], kind="TABLE", exists=True),
+        exp.Drop(tables=[rej_t], kind="TABLE", exists=True),
         exp.Create(this=out_t, kind="TABLE", expression=exp.select(*[
             exp.column(c, quoted=True) for c in _output_names(p, id_column, contributions)])
             .from_(work).where(exp.Not(this=exp.column("__bad", quoted=True)))),
@@ -97,7 +97,7 @@ def run_in_postgres(conn, checked: CheckedPolicy, as_of: dt.date, *, table: str,
         counts = cur.execute(render(exp.select(exp.column("grade", quoted=True), exp.Count(this=exp.Star()))
                                     .from_(out_t).group_by(exp.column("grade", quoted=True)), "postgres")).fetchall()
         rejected = cur.execute(render(exp.select(exp.Count(this=exp.Star())).from_(rej_t), "postgres")).fetchone()[0]
-        cur.execute(render(exp.Drop(this=work, kind="TABLE", exists=True), "postgres"))
+        cur.execute(render(exp.Drop(tables=[work], kind="TABLE", exists=True), "postgres"))
     grades = {g: 0 for g in p.grades}
     grades.update({g: int(k) for g, k in counts})
     return {"rows": sum(grades.values()) + int(rejected), "rejected": int(rejected), "grades": grades,
