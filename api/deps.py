@@ -1,7 +1,11 @@
 """What routes need, as `Annotated` dependencies: a route's signature says who may call it
 and what it reads.
 
-    async def evaluate(caller: CanEvaluate, policies: LivePolicies, body: JsonBody, ...)
+    async def publish(policy_id: PolicyId, caller: CanPublish, service: ServiceDep, body: PolicyText)
+    async def evaluate(policy_id: PolicyId, call: EvaluationContext, request: Request)
+
+The evaluation routes take one composite dependency (`EvaluationContext`: caller, policy set,
+options) because each FastAPI dependency costs more than an evaluation; see EvaluationCall.
 """
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Optional
 
 import orjson
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,6 +24,9 @@ from .policyset import PolicySet
 from .problems import Problem
 from .schemas import PolicyTextRequest
 from .service import Service
+
+PolicyId = Annotated[str, Path(max_length=128, description="jurisdiction.domain, e.g. weihai.food_production",
+                               examples=["weihai.food_production"])]
 
 _bearer = HTTPBearer(auto_error=False, description="an API key made with `riskrules keys create`",
                      scheme_name="ApiKey", bearerFormat="rrk_…")
@@ -98,9 +105,6 @@ async def json_body(request: Request) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise Problem("malformed-request", f"the body is not valid JSON: {exc}")
-
-
-JsonBody = Annotated[Any, Depends(json_body)]
 
 
 async def policy_text(request: Request) -> PolicyTextRequest:

@@ -9,7 +9,7 @@ import datetime as dt
 import hashlib
 import itertools
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import orjson

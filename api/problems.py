@@ -43,6 +43,12 @@ CATALOGUE: dict[str, tuple[int, str]] = {
 }
 
 
+# how an error response is documented in OpenAPI
+DOC = {"content": {MEDIA_TYPE: {"schema": {"type": "object", "properties": {
+    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+    "detail": {"type": "string"}, "instance": {"type": "string"}}}}}}
+
+
 class Problem(Exception):
     """Raise from a route or a dependency; the handler below renders it."""
 

@@ -1,8 +1,8 @@
 """What a running service holds: settings, store, key cache, live policy set, recorder.
 
 One `Service` per process. `start()` migrates the store, compiles the policies (refusing to
-start if any does not check clean), starts the recorder and the watcher that keeps this
-worker's policy set in step with reloads and publishes made through other workers.
+start if any does not check clean) and starts the watcher that keeps this worker's policy set
+in step with reloads and publishes made through other workers.
 """
 from __future__ import annotations
 

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from .. import evaluations as evals
-from ..deps import EVALUATION_OPENAPI, CanReadEvaluations, EvaluationContext, ServiceDep, in_scope, json_body
+from ..deps import (EVALUATION_OPENAPI, CanReadEvaluations, EvaluationContext, PolicyId, ServiceDep, in_scope,
+                    json_body)
+from .. import problems
 from ..problems import Problem
 from ..responses import JSON, NDJSONStream
 from ..schemas import (EVALUATION_REQUEST_EXAMPLE, WEIHAI_INPUTS, BatchResult, Evaluation, EvaluationRequest,
@@ -16,10 +18,7 @@ from ..schemas import (EVALUATION_REQUEST_EXAMPLE, WEIHAI_INPUTS, BatchResult, E
 
 router = APIRouter(tags=["evaluations"])
 
-PolicyId = Annotated[str, Path(max_length=128, description="jurisdiction.domain, e.g. weihai.food_production",
-                               examples=["weihai.food_production"])]
 CHUNK = 2000              # records evaluated, recorded and released together in a batch
-_PROBLEM = {"content": {"application/problem+json": {}}}
 _ONE_BODY = {**EVALUATION_OPENAPI, "requestBody": {"required": True, "content": {"application/json": {
     "schema": EvaluationRequest.model_json_schema(), "example": EVALUATION_REQUEST_EXAMPLE}}}}
 _BATCH_BODY = {**EVALUATION_OPENAPI, "requestBody": {"required": True, "content": {
@@ -36,7 +35,7 @@ _BATCH_BODY = {**EVALUATION_OPENAPI, "requestBody": {"required": True, "content"
              description="Decided by the version in force today, the one in force on `as_of`, or a named `version` "
                          "(name or sha256). The evaluation is recorded and the read is audited before the answer "
                          "is sent; `Location` points at the stored record.",
-             responses={403: _PROBLEM, 404: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM})
+             responses={403: problems.DOC, 404: problems.DOC, 415: problems.DOC, 422: problems.DOC})
 async def evaluate(policy_id: PolicyId, call: EvaluationContext, request: Request):
     in_scope(call.caller, policy_id)
     body = await json_body(request)
@@ -55,7 +54,7 @@ async def evaluate(policy_id: PolicyId, call: EvaluationContext, request: Reques
                          "the batch id is in the `Batch-Id` header.",
              responses={200: {"content": {"application/x-ndjson": {"example": '{"index":0,"evaluation_id":"…",'
                                                                                '"result":{"grade":"B"}}\n'}}},
-                        403: _PROBLEM, 404: _PROBLEM, 413: _PROBLEM, 415: _PROBLEM})
+                        403: problems.DOC, 404: problems.DOC, 413: problems.DOC, 415: problems.DOC})
 async def evaluate_batch(policy_id: PolicyId, call: EvaluationContext, request: Request):
     caller, policies, service = call.caller, call.policies, call.service
     in_scope(caller, policy_id)
@@ -132,7 +131,7 @@ def _parse_line(index: int, line: bytes) -> tuple:
 
 
 @router.get("/evaluations/{evaluation_id}", response_model=StoredEvaluation,
-            summary="a stored evaluation (the read is audited)", responses={403: _PROBLEM, 404: _PROBLEM})
+            summary="a stored evaluation (the read is audited)", responses={403: problems.DOC, 404: problems.DOC})
 async def get_evaluation(evaluation_id: Annotated[str, Path(max_length=64)], caller: CanReadEvaluations,
                          service: ServiceDep):
     row = await run_in_threadpool(service.store.evaluation, evaluation_id)

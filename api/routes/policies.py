@@ -9,7 +9,9 @@ from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 
 from .. import publishing, views
-from ..deps import CanPublish, CanReadPolicies, CanReload, CanValidate, LivePolicies, PolicyText, ServiceDep, in_scope
+from ..deps import (CanPublish, CanReadPolicies, CanReload, CanValidate, LivePolicies, PolicyId, PolicyText, ServiceDep,
+                    in_scope)
+from .. import problems
 from ..problems import Problem
 from ..responses import JSON
 from ..schemas import (POLICY_TEXT_EXAMPLE, PolicyList, PolicySummary, PolicyTextRequest, ReloadReport,
@@ -17,15 +19,12 @@ from ..schemas import (POLICY_TEXT_EXAMPLE, PolicyList, PolicySummary, PolicyTex
 
 router = APIRouter(tags=["policies"])
 
-PolicyId = Annotated[str, Path(max_length=128, description="jurisdiction.domain, e.g. weihai.food_production",
-                               examples=["weihai.food_production"])]
 VersionRef = Annotated[str, Path(max_length=128, description="a version name or its sha256", examples=["2021.09"])]
 
 _TEXT_BODY = {"requestBody": {"required": True, "content": {
     "text/plain": {"schema": {"type": "string"}, "example": POLICY_TEXT_EXAMPLE},
     "application/json": {"schema": PolicyTextRequest.model_json_schema(),
                          "example": {"text": POLICY_TEXT_EXAMPLE, "file": "weihai/demo.rules"}}}}}
-_PROBLEM = {"content": {"application/problem+json": {}}}
 
 
 @router.get("/policies", response_model=PolicyList, summary="the policies you may see, with their versions")
@@ -41,7 +40,7 @@ def _known(policies, policy_id: str) -> None:
 
 
 @router.get("/policies/{policy_id}", response_model=PolicySummary, summary="one policy's versions",
-            responses={403: _PROBLEM, 404: _PROBLEM})
+            responses={403: problems.DOC, 404: problems.DOC})
 def get_policy(policy_id: PolicyId, caller: CanReadPolicies, policies: LivePolicies):
     in_scope(caller, policy_id)
     _known(policies, policy_id)
@@ -49,7 +48,7 @@ def get_policy(policy_id: PolicyId, caller: CanReadPolicies, policies: LivePolic
 
 
 @router.get("/policies/{policy_id}/versions/{version}", response_model=VersionDetail,
-            summary="one version: its text and its check report", responses={403: _PROBLEM, 404: _PROBLEM})
+            summary="one version: its text and its check report", responses={403: problems.DOC, 404: problems.DOC})
 def get_version(policy_id: PolicyId, version: VersionRef, caller: CanReadPolicies, policies: LivePolicies):
     in_scope(caller, policy_id)
     _known(policies, policy_id)
@@ -65,7 +64,7 @@ def get_version(policy_id: PolicyId, version: VersionRef, caller: CanReadPolicie
              description="Send the text as `text/plain` (the .rules file; `?file=` names it in the diagnostics) "
                          "or as JSON. `use` of other policies resolves against the policies in service. The "
                          "answer is 200 with `ok: false` and the diagnostics when the text has errors.",
-             responses={403: _PROBLEM, 415: _PROBLEM})
+             responses={403: problems.DOC, 415: problems.DOC})
 async def validate(caller: CanValidate, policies: LivePolicies, body: PolicyText):
     report = await run_in_threadpool(publishing.validate, policies, caller, body.text, body.file)
     return JSON(report)
@@ -76,7 +75,7 @@ async def validate(caller: CanValidate, policies: LivePolicies, body: PolicyText
              description="The text is checked first; one with errors is refused with its diagnostics (422). A "
                          "published version is immutable: the same text (sha256) or the same `version` again is "
                          "409. The version in force so far keeps deciding until the new one's `effective` date.",
-             responses={403: _PROBLEM, 409: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM})
+             responses={403: problems.DOC, 409: problems.DOC, 415: problems.DOC, 422: problems.DOC})
 async def publish(policy_id: PolicyId, caller: CanPublish, service: ServiceDep, body: PolicyText):
     in_scope(caller, policy_id)
     detail = await run_in_threadpool(publishing.publish, service, caller, policy_id, body.text, body.file)
@@ -88,7 +87,7 @@ async def publish(policy_id: PolicyId, caller: CanPublish, service: ServiceDep, 
              description="Every file is checked; if any has an error the policies in service stay as they are and "
                          "the answer is 422 with the diagnostics. Requests in flight finish on the set they began "
                          "with. Other workers follow within a second. `kill -HUP` on the server does the same.",
-             responses={403: _PROBLEM, 422: _PROBLEM})
+             responses={403: problems.DOC, 422: problems.DOC})
 async def reload(caller: CanReload, service: ServiceDep):
     ok, diags = await run_in_threadpool(service.policies.reload, publishing.reload_recorder(service.store, caller))
     if not ok:

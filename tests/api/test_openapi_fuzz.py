@@ -12,7 +12,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from _api_helpers import POLICIES, copy_tree, start
+from _api_helpers import copy_tree, start
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
