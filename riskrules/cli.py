@@ -139,6 +139,8 @@ def _parse_date(text: str) -> dt.date:
 # (service: riskrules/cli_service.py · batch: riskrules/cli_batch.py · population: riskrules/cli_population.py)
 from riskrules import cli_service  # noqa: E402,F401  (serve, keys, audit)
 from riskrules import cli_diff  # noqa: E402,F401  (diff)
+from riskrules import cli_population  # noqa: E402,F401  (draw, groups)
+from riskrules import cli_batch  # noqa: E402,F401  (classify, synth, runs)
 
 
 def main():  # console-script entry point
