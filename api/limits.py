@@ -27,6 +27,7 @@ class BodyLimit:
                 return await _reject(scope, send, Problem("malformed-request", "Content-Length is not a number"))
             if too_big:
                 return await _reject(scope, send, _too_large(limit))
+            return await self.app(scope, receive, send)    # the server reads no more than declared
         seen = 0
 
         async def limited_receive():

@@ -18,6 +18,7 @@ import concurrent.futures as cf
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -108,12 +109,40 @@ def check_answers(args, key: str, rows: list, expected: list) -> None:
         raise SystemExit("the service disagrees with the reference; not measuring")
 
 
-def run_wrk(args, key: str, bodies_file: Path) -> dict:
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children, alive ones, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except (OSError, IndexError):
+            continue
+    return total
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat: with the server's and
+    wrk's own CPU this tells how much other work shared the machine during a run."""
+    v = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
+    return sum(v) - v[3] - v[4], sum(v)
+
+
+def run_wrk(args, key: str, bodies_file: Path, server_pid: int) -> dict:
     url = f"{base(args)}/v1/policies/{POLICY}/evaluations"
     cmd = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
            "--timeout", "5s", "-s", str(HERE / "load.lua"), url, "--", str(bodies_file), key]
     print("$ " + " ".join(cmd[:-1] + ["<key>"]))
+    server0, machine0 = tree_cpu_seconds(server_pid), _cpu_times()
+    wrk0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60).stdout
+    wrk1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = tree_cpu_seconds(server_pid) - server0
+    busy, total = [b - a for a, b in zip(machine0, _cpu_times())]
+    wrk_cpu = (wrk1.ru_utime - wrk0.ru_utime) + (wrk1.ru_stime - wrk0.ru_stime)
     values = dict(re.findall(r"^([\w.]+) (\d+)$", out, re.M))
     print("\n".join(line for line in out.splitlines()
                     if line.strip() and not line.startswith(("LATENCY", "REQUESTS", "DURATION", "STATUS"))))
@@ -121,7 +150,12 @@ def run_wrk(args, key: str, bodies_file: Path) -> dict:
     return {"requests": requests, "seconds": round(duration, 2), "requests_per_s": round(requests / duration),
             "p50_ms": int(values["LATENCY_P50_US"]) / 1000, "p90_ms": int(values["LATENCY_P90_US"]) / 1000,
             "p99_ms": int(values["LATENCY_P99_US"]) / 1000, "p99_9_ms": int(values["LATENCY_P99.9_US"]) / 1000,
-            "non_2xx": int(values["STATUS_ERRORS"])}
+            "non_2xx": int(values["STATUS_ERRORS"]),
+            # where the CPU went: the server's own, wrk's, and everything else on the machine
+            "server_cpu_us_per_request": round(server_cpu / requests * 1e6),
+            "wrk_cpu_us_per_request": round(wrk_cpu / requests * 1e6),
+            "machine_busy_cores": round(busy / total * (os.cpu_count() or 1), 2),
+            "cores_used_by_others": round(busy / total * (os.cpu_count() or 1) - (server_cpu + wrk_cpu) / duration, 2)}
 
 
 def run_batches(args, key: str, rows: list, ndjson: bool) -> dict:
@@ -194,7 +228,7 @@ def main() -> None:
     try:
         check_answers(args, key, rows[:2000], expected)
         if not args.skip_single:
-            report["single"] = run_wrk(args, key, bodies_file)
+            report["single"] = run_wrk(args, key, bodies_file, proc.pid)
             print("single:", json.dumps(report["single"]))
         if not args.skip_batch:
             report["batch_ndjson"] = run_batches(args, key, rows, ndjson=True)
