@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from contextlib import asynccontextmanager
@@ -36,6 +37,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(service.start)
         _reload_on_sighup(service)
+        gc.freeze()     # the compiled policies live as long as the process: keep them out of GC passes
         try:
             yield
         finally:

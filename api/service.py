@@ -55,5 +55,6 @@ class Service:
         while not self._stop.wait(self.settings.watch_seconds):
             try:
                 self.policies.follow()
+                self.store.checkpoint()
             except Exception as exc:  # noqa: BLE001 - the store may be down for a while; keep serving
                 log.warning("could not look for new policy versions: %s", exc)
