@@ -476,6 +476,12 @@ class _Lower(Transformer):
     def order_grade_desc(self, meta, ch):
         return n.OrderKey("grade", None, True, span=self._span(meta))
 
+    def order_score_asc(self, meta, ch):
+        return n.OrderKey("score", None, False, span=self._span(meta))
+
+    def order_score_desc(self, meta, ch):
+        return n.OrderKey("score", None, True, span=self._span(meta))
+
     def order_random(self, meta, ch):
         return n.OrderKey("random", span=self._span(meta))
 

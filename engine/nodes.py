@@ -511,7 +511,7 @@ class Priority:
 
 @dataclass(frozen=True)
 class OrderKey:
-    kind: str                          # input | grade | random
+    kind: str                          # input | grade | score | random
     name: Optional[str] = None         # the input, for kind input
     descending: bool = False
     span: Span = _span()

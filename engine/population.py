@@ -573,7 +573,9 @@ class Conditions:
         from .expressions import Env
         from .validate import InputError, value_ok
 
-        wanted = names | ({u.alias for u in self.checked.policy.uses} if needs_result else set())
+        wanted = set(names)
+        if needs_result:        # a full evaluation reads every input, and the used policies' inputs
+            wanted |= set(self.checked.inputs) | {u.alias for u in self.checked.policy.uses}
         cols = [ID] + [c for c in self.pop.frame.columns if c != ID and (c in wanted or c.split(".")[0] in wanted)]
         frame = self.pop.rows(rows, cols)
         recs = records(frame, self.checked, wanted | {c for c in cols if "." in c})
@@ -620,6 +622,11 @@ class Conditions:
                          self.checked.inputs)
         envs = self._env(rows, refs["inputs"], refs["result"])
         return np.fromiter((f(e) is True for e in envs), dtype=bool, count=len(envs))
+
+    def scores(self, rows: np.ndarray) -> list:
+        """The policy's score of each record (a full evaluation), for `order by score`."""
+        envs = self._env(rows, set(), True)
+        return [e.score for e in envs]
 
     def values(self, name: str, rows: np.ndarray) -> list:
         """An input's values (defaults applied, dates parsed) for order keys; None when missing."""
@@ -1065,7 +1072,7 @@ def _order_text(plan: n.Plan) -> str:
         if k.kind == "random":
             parts.append("random")
         else:
-            parts.append(f"{k.name or 'grade'}{' desc' if k.descending else ''}")
+            parts.append(f"{k.name or k.kind}{' desc' if k.descending else ''}")
     return ", ".join(parts)
 
 
@@ -1081,6 +1088,8 @@ def _rank_priority(plan, prio, elig, elig_keys, tier, conds: Conditions, pop) ->
         rows = elig[np.array(order, dtype=np.int64)] if order else np.zeros(0, dtype=np.int64)
         if k.kind == "grade":
             vals = [int(pop.grades[r]) for r in rows]
+        elif k.kind == "score":
+            vals = conds.scores(rows)
         else:
             vals = conds.values(k.name, rows)
         present = [(v, i) for v, i in zip(vals, order) if v is not None]

@@ -206,8 +206,9 @@ def _order(ctx: Context, order: n.PriorityOrder, owner: str) -> None:
             ctx.diags.error("population_clause_repeated", f"`order by` of `{owner}` names "
                             f"`{k.name or k.kind}` twice", k.span, "a second key never decides anything")
         seen.add(key)
-        if k.kind == "grade" and not ctx.grade_names:
-            continue
+        if k.kind == "score" and not isinstance(ctx.policy.grading, n.GradeByScore):
+            ctx.diags.error("unknown_name", f"`order by score` in plan `{owner}`: this policy computes no score",
+                            k.span, "a policy graded from an input orders by inputs, `grade` or `random`")
         if k.kind != "input":
             continue
         decl = ctx.inputs.get(k.name)

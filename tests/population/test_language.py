@@ -125,3 +125,9 @@ def test_checking_resolves_conditions_to_inputs_and_the_final_grade():
                           n.Compare(">", n.InputRef("recalls_2y"), n.Number(Decimal(0)))))
     member = checked.policy.group_rules[0].conditions[0].condition
     assert member == n.Member(n.GradeRef(), (n.Symbol("C"), n.Symbol("D")))
+
+
+def test_order_by_score():
+    p = lower("  plan p { quota 10% of population rounding up first where accidents_2y > 0 "
+              "order by score desc, score asc, score then random }\n")
+    assert p.plans[0].order.keys == (n.OrderKey("score", None, True), n.OrderKey("score"), n.OrderKey("score"))
