@@ -4,8 +4,8 @@
     python policies/make_readme.py --check    # exit 1 if README.md is not what the policies say
 
 Per policy it reads the header comment's `# published:` and `# assumed:` paragraphs (continuation
-lines start with `#   `), checks every policy with the engine, runs its test cases, and counts
-what carries `basis` and what is `assumed`.
+lines start with `#   `), checks every policy with the engine, runs its test cases, and counts the
+`basis "…"` and `assumed "…"` clauses of its parse tree.
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from engine import nodes as n                      # noqa: E402
 from engine.loader import Registry, load_paths     # noqa: E402
 from engine.testing import run_case                # noqa: E402
 
@@ -75,23 +74,13 @@ def _join(lines: list) -> str:
     return text
 
 
-def provenance_counts(policy: n.Policy) -> tuple[int, int]:
-    basis = assumed = 0
+def clause_counts(text: str) -> tuple[int, int]:
+    """The `basis "…"` and `assumed "…"` clauses written in the policy (the header's basis included)."""
+    from engine.parser import parse
 
-    def walk(x):
-        nonlocal basis, assumed
-        if isinstance(x, n.Provenance):
-            basis += x.kind == "basis"
-            assumed += x.kind == "assumed"
-        elif isinstance(x, tuple):
-            for y in x:
-                walk(y)
-        elif hasattr(x, "__dataclass_fields__") and not isinstance(x, n.TestCase):
-            for f in x.__dataclass_fields__:
-                if f != "span":
-                    walk(getattr(x, f))
-    walk(policy)
-    return basis, assumed
+    tree = parse(text)
+    kinds = [t.data for t in tree.iter_subtrees()]
+    return kinds.count("basis") + kinds.count("policy_basis"), kinds.count("assumed")
 
 
 def shape(c) -> str:
@@ -125,7 +114,7 @@ def render() -> str:
         ev = registry.evaluator(c.id, version=c.version)
         outcomes = [run_case(ev, t) for t in c.policy.tests]
         passed = sum(o.passed for o in outcomes)
-        basis, assumed = provenance_counts(c.policy)
+        basis, assumed = clause_counts(s.text)
         total_tests += len(outcomes)
         total_passed += passed
         total_assumed += assumed
