@@ -57,13 +57,18 @@ def _describe(terminal: str) -> str:
     return terminal.lower().replace("_", " ")
 
 
+def _is_literal(terminal: str) -> bool:
+    return terminal in _terminal_names() and _parser().get_terminal(terminal).pattern.type == "str"
+
+
 @functools.lru_cache(maxsize=1)
 def _terminal_names() -> frozenset:
     return frozenset(t.name for t in _parser().terminals)
 
 
 def _expected_words(expected) -> str:
-    words = sorted({_describe(t) for t in expected if not t.startswith("__")})
+    # Lark names some literals `__ANON_n` (`->`, `..`, `>=`, `<=`, …): those are words too
+    words = sorted({_describe(t) for t in expected if not t.startswith("__") or _is_literal(t)})
     if not words:
         return ""
     if len(words) > 8:
