@@ -164,6 +164,7 @@ def evaluate_case(case: dict, data: dict, tmp_path: Path) -> None:
     ev, _ = evaluator_of(case, data, tmp_path)
     record = case["given"]
     want = case["want"]
+    assert want, "a case must want something of the result (or `problems`)"
     on = as_of_of(case, data)
     if "problems" in want:
         for explain in (False, True):
