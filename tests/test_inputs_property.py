@@ -167,3 +167,50 @@ def test_fast_path_and_validator_agree_with_a_used_policy(record):
 
 
 _COMPOSED = _composed()
+
+
+# ---- the explanation adds up ----------------------------------------------------------------
+
+def _valid_or_absent(valid):
+    return st.one_of(valid, valid, st.just(ABSENT), st.none())
+
+
+VALID_FIELDS = {
+    "penalties": st.integers(0, 5),
+    "turnover": _valid_or_absent(st.one_of(st.integers(0, 1000), st.floats(0, 1000))),
+    "failed_rate": _valid_or_absent(st.floats(0, 1)),
+    "on_list": _valid_or_absent(st.booleans()),
+    "category": st.sampled_from(["特殊食品", "普通食品"]),
+    "provincial": _valid_or_absent(st.sampled_from(["A", "B", "C"])),
+    "licensed_on": _valid_or_absent(_dates),
+    "complaints": _valid_or_absent(st.lists(_event, max_size=4)),
+}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records(VALID_FIELDS))
+def test_the_explanation_adds_up_to_the_score(record):
+    """Σ contribution over the indicators kept, divided by their weights, rounded half-up to the
+    policy's precision, is the score; each entry shows the value the record gave (or its default)."""
+    from decimal import Decimal
+
+    from hypothesis import assume
+
+    from engine.semantics import round_half_up
+
+    assume(not problems(EV.checked, record))
+    try:
+        result = EV.evaluate(record, AS_OF, explain=True)
+    except InputError:                      # no_data: nothing left to score
+        return
+    entries = result.explanation()["indicators"]
+    assert [e["indicator"] for e in entries] == [s.name for s in EV.checked.indicators]
+    kept = [e for e in entries if e.get("missing") != "exclude"]
+    total = sum((Decimal(e["contribution"]) for e in kept), Decimal(0))
+    weights = sum((Decimal(e["weight"]) for e in kept), Decimal(0))
+    assert round_half_up(total / weights, EV.precision) == result.score
+    for e in entries:
+        if "input" in e and not e.get("defaulted"):
+            assert e["value"] == record.get(e["input"]), e
+        assert ("missing" in e) == (e.get("input") is not None and record.get(e["input"]) is None
+                                    and not e.get("defaulted")) or "input" not in e
