@@ -18,7 +18,7 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.batch if scope["path"].endswith("/evaluations/batch") else self.default
+        limit = self.batch if scope["path"].endswith(("/evaluations/batch", "/draws")) else self.default
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if declared is not None:
             try:

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from . import problems
 from .limits import BodyLimit
 from .publishing import SIGNAL_ACTOR, reload_recorder
-from .routes import audit, evaluations, health, policies
+from .routes import audit, draws, evaluations, health, policies
 from .service import Service
 from .settings import Settings
 
@@ -47,7 +47,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
                   docs_url="/v1/docs", openapi_url="/v1/openapi.json", redoc_url=None)
     app.state.service = service
     problems.install(app)
-    for module in (evaluations, policies, audit, health):    # the hot route is matched first
+    for module in (evaluations, policies, audit, health, draws):    # the hot route is matched first
         app.include_router(module.router, prefix="/v1")
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, batch=settings.max_batch_bytes)
     return app
