@@ -89,11 +89,15 @@ def _measures(p: n.Policy) -> dict:
     out = {}
     if p.measures is None:
         return out
+    seen: Counter = Counter()
     for rule in p.measures.rules:
         for item in rule.items:
             name = item.measure if isinstance(item, n.MeasureValue) else item.name
             for g in rule.grades or tuple(x.name for x in p.grades):
-                out[f"{g}: {name}"] = item
+                # a measure may have several `when` items for one grade: number them in order
+                key = f"{g}: {name}"
+                seen[key] += 1
+                out[key if seen[key] == 1 else f"{key} (item {seen[key]})"] = item
     return out
 
 

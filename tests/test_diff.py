@@ -86,3 +86,24 @@ def test_the_current_version_can_come_from_git(tmp_path):
                                  "--policies", str(ROOT / "policies")])
     assert result.exit_code == 0, result.output
     assert "B below 38" in result.output
+
+
+def test_a_change_to_the_first_of_two_conditional_items_is_reported(tmp_path):
+    from engine.diff import rule_changes
+    from engine.loader import compile_text
+    base = '''policy demo.pharmacy {
+  version "1" effective 2024-01-01
+  grades A, B
+  input store_type : enum(乙类非处方药店, 二类店)
+  input risk : grade
+  grade = risk
+  measures {
+    licensing : enum(告知承诺制, 现场核查制)
+    all: licensing = 告知承诺制 when store_type = 乙类非处方药店; licensing = 现场核查制
+  }
+}'''
+    old, _ = compile_text(base, "old.rules")
+    new, _ = compile_text(base.replace("告知承诺制 when", "现场核查制 when"), "new.rules")
+    changes = rule_changes(old.policy, new.policy)
+    assert "measure `A: licensing` changed (line 9)" in changes
+    assert not any("item 2" in c for c in changes)
