@@ -47,7 +47,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
                   docs_url="/v1/docs", openapi_url="/v1/openapi.json", redoc_url=None)
     app.state.service = service
     problems.install(app)
-    for module in (evaluations, policies, audit, health, draws):    # the hot route is matched first
+    app.include_router(evaluations.hot, prefix="/v1")     # matched first: most requests are these
+    for module in (evaluations, policies, audit, health, draws):
         app.include_router(module.router, prefix="/v1")
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, batch=settings.max_batch_bytes)
     return app

@@ -13,10 +13,12 @@ from ..deps import (EVALUATION_OPENAPI, CanReadEvaluations, EvaluationContext, P
 from .. import problems
 from ..problems import Problem
 from ..responses import JSON, NDJSONStream
+from ..routing import DirectRoute
 from ..schemas import (EVALUATION_REQUEST_EXAMPLE, WEIHAI_INPUTS, BatchResult, Evaluation, EvaluationRequest,
                        StoredEvaluation)
 
 router = APIRouter(tags=["evaluations"])
+hot = APIRouter(tags=["evaluations"], route_class=DirectRoute)     # the two evaluation endpoints
 
 CHUNK = 2000              # records evaluated, recorded and released together in a batch
 _ONE_BODY = {**EVALUATION_OPENAPI, "requestBody": {"required": True, "content": {"application/json": {
@@ -30,7 +32,7 @@ _BATCH_BODY = {**EVALUATION_OPENAPI, "requestBody": {"required": True, "content"
                              "example": orjson.dumps(EVALUATION_REQUEST_EXAMPLE).decode() + "\n"}}}}
 
 
-@router.post("/policies/{policy_id}/evaluations", status_code=201, response_model=Evaluation,
+@hot.post("/policies/{policy_id}/evaluations", status_code=201, response_model=Evaluation,
              openapi_extra=_ONE_BODY, summary="evaluate one enterprise",
              description="Decided by the version in force today, the one in force on `as_of`, or a named `version` "
                          "(name or sha256). The evaluation is recorded and the read is audited before the answer "
@@ -46,7 +48,7 @@ async def evaluate(policy_id: PolicyId, call: EvaluationContext, request: Reques
                     headers={"Location": f"/v1/evaluations/{done.row['id']}"})
 
 
-@router.post("/policies/{policy_id}/evaluations/batch", response_model=BatchResult, openapi_extra=_BATCH_BODY,
+@hot.post("/policies/{policy_id}/evaluations/batch", response_model=BatchResult, openapi_extra=_BATCH_BODY,
              summary="evaluate many enterprises: a JSON array, or NDJSON in and out",
              description="One answer per record, in order, each with its `index`; a bad record gets its own `error` "
                          "and the others are evaluated. With `Content-Type: application/x-ndjson` the records are "
