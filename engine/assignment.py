@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
+import polars as pl
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,12 @@ class AssignmentError(Exception):
                 "help": self.help}
 
 
-def assign(enterprise_ids: np.ndarray, enterprise_districts, officers: Officers, rules: AssignRules,
-           stream) -> np.ndarray:
-    """Officer indices (into officers.ids) for each inspection: an int array of shape (m, k)."""
+def assign(enterprise_ids, enterprise_districts, officers: Officers, rules: AssignRules, stream) -> np.ndarray:
+    """Officer indices (into officers.ids) for each inspection: an int array of shape (m, k).
+    `enterprise_ids` and `enterprise_districts` (None when unknown): text, as sequences or Series."""
+    enterprise_ids = _text_series(enterprise_ids)
+    if enterprise_districts is not None:
+        enterprise_districts = _text_series(enterprise_districts)
     m, k = len(enterprise_ids), rules.per_inspection
     out = np.full((m, k), -1, dtype=np.int64)
     if m == 0:
@@ -154,20 +158,20 @@ def _classes(enterprise_ids, enterprise_districts, officers: Officers, rules: As
     if officers.districts is None:
         raise AssignmentError("district", f"`{word}` needs the officers' district, and the officer list has no "
                               "`district` column", "add a `district` column to the officer list")
-    ed = np.asarray(enterprise_districts, dtype=object)
-    od = np.asarray(officers.districts, dtype=object)
-    bad = [str(enterprise_ids[i]) for i in np.flatnonzero([d is None or d == "" for d in ed])[:5]]
+    od = pl.Series(list(officers.districts), dtype=pl.String)
+    ed = enterprise_districts
+    bad = enterprise_ids.filter(ed.is_null() | (ed == "")).head(5).to_list()
     if bad:
         raise AssignmentError("district", f"`{word}` cannot be checked: enterprise {', '.join(bad)} has no district",
                               "give every drawn enterprise its district")
-    bad = [str(officers.ids[j]) for j in np.flatnonzero([d is None or d == "" for d in od])[:5]]
+    bad = [str(officers.ids[j]) for j in np.flatnonzero((od.is_null() | (od == "")).to_numpy())[:5]]
     if bad:
         raise AssignmentError("district", f"`{word}` cannot be checked: officer {', '.join(bad)} has no district",
                               "give every officer their district")
-    names = sorted(set(ed.tolist()) | set(od.tolist()))
-    index = {d: c for c, d in enumerate(names)}
-    e_cls = np.fromiter((index[d] for d in ed), dtype=np.int64, count=m)
-    o_cls = np.fromiter((index[d] for d in od), dtype=np.int64, count=J)
+    names = sorted(set(ed.unique().to_list()) | set(od.unique().to_list()))
+    enum = pl.Enum(names)
+    e_cls = ed.cast(enum).to_physical().cast(pl.Int64).to_numpy()
+    o_cls = od.cast(enum).to_physical().cast(pl.Int64).to_numpy()
     same = np.eye(len(names), dtype=bool)
     return e_cls, o_cls, names, (~same if rules.district == "avoid" else same)
 
@@ -328,15 +332,21 @@ class _FlowGraph:
 
 # ---- repairs ----------------------------------------------------------------------------------
 
-def _conflict_keys(enterprise_ids, officers: Officers) -> set:
+def _text_series(values) -> pl.Series:
+    if isinstance(values, pl.Series):
+        return values.cast(pl.String)
+    return pl.Series(list(values), dtype=pl.String)
+
+
+def _conflict_keys(enterprise_ids: pl.Series, officers: Officers) -> set:
     """{inspection index × J + officer index} for every declared conflict among the inspections."""
     if not officers.conflicts:
         return set()
     conflicted = set().union(*officers.conflicts.values())
     pos: dict = {}
-    for i, e in enumerate(enterprise_ids.tolist()):
-        if e in conflicted:
-            pos.setdefault(e, []).append(i)
+    hits = np.flatnonzero(enterprise_ids.is_in(sorted(conflicted)).fill_null(False).to_numpy())
+    for i, e in zip(hits.tolist(), enterprise_ids.gather(hits).to_list()):
+        pos.setdefault(e, []).append(i)
     J = len(officers)
     keys = set()
     for j, ents in officers.conflicts.items():
