@@ -49,6 +49,7 @@ class Service:
 
     def stop(self) -> None:
         self._stop.set()
+        self.recorder.close()
         self.store.dispose()
 
     def _watch(self) -> None:

@@ -94,7 +94,9 @@ async def _ndjson(request: Request, service, batch: evals.Batch, limit: int):
     pending, index, buffer = [], 0, b""
 
     async def flush():
-        out, rows, event = await run_in_threadpool(batch.run_chunk, pending)
+        nonlocal pending
+        chunk, pending = pending, []
+        out, rows, event = await run_in_threadpool(batch.run_chunk, chunk)
         await service.recorder.record_large(rows, [event])
         return b"".join(orjson.dumps(a) + b"\n" for a in out)
 
@@ -111,7 +113,6 @@ async def _ndjson(request: Request, service, batch: evals.Batch, limit: int):
                 index += 1
                 if len(pending) >= CHUNK:
                     yield await flush()
-                    pending = []
         if buffer.strip():
             if index >= limit:
                 raise Problem("too-large", f"a batch holds at most {limit} records; the rest were not read")
@@ -119,9 +120,13 @@ async def _ndjson(request: Request, service, batch: evals.Batch, limit: int):
         if pending:
             yield await flush()
     except Problem as p:
-        if pending:
-            yield await flush()
-        yield orjson.dumps({"index": None, "error": p.body(request.url.path)}) + b"\n"
+        problem = p
+        if pending:                         # the records read before the limit still get answers
+            try:
+                yield await flush()
+            except Problem as q:
+                problem = q
+        yield orjson.dumps({"index": None, "error": problem.body(request.url.path)}) + b"\n"
 
 
 def _parse_line(index: int, line: bytes) -> tuple:

@@ -87,3 +87,14 @@ def test_a_batch_must_be_an_array_sent_as_json_or_ndjson(api):
 def test_an_empty_batch_has_no_answers(api):
     r = api.client.post(URL, json=[], headers=api.as_("system", "weihai"))
     assert r.status_code == 200 and r.json()["results"] == [] and r.json()["summary"]["records"] == 0
+
+
+def test_an_ndjson_batch_that_cannot_be_recorded_ends_with_an_error_line_and_no_results(fresh):
+    api = fresh()
+    with api.service.store.write() as conn:
+        conn.exec_driver_sql("DROP TABLE evaluations")
+    r = api.client.post(URL, content=_ndjson([GOOD] * 3),
+                        headers=dict(api.as_("system", "weihai"), **{"Content-Type": "application/x-ndjson"}))
+    answers = [json.loads(line) for line in r.text.splitlines()]
+    assert answers == [{"index": None, "error": answers[0]["error"]}]
+    assert answers[0]["error"]["status"] == 503

@@ -144,3 +144,15 @@ def test_every_evaluation_is_recorded_and_audited_before_the_answer(api):
     entry = next(e for e in entries if e["detail"]["evaluation_id"] == made["evaluation_id"])
     assert entry["policy_id"] == XINYU and entry["detail"]["result_sha256"] == row["result_sha256"]
     assert entry["actor_name"] == "xinyu system"
+
+
+def test_a_result_that_cannot_be_recorded_is_not_sent(fresh):
+    api = fresh()
+    h = api.as_("system", "weihai")
+    with api.service.store.write() as conn:
+        conn.exec_driver_sql("DROP TABLE evaluations")
+    r = api.evaluate(WEIHAI, DAIRY_B, h)
+    body = problem_of(r, 503, "unavailable")
+    assert "result" not in body and "not sent" in body["detail"] and r.headers["retry-after"] == "5"
+    problem_of(api.client.post(f"/v1/policies/{WEIHAI}/evaluations/batch", json=[{"inputs": DAIRY_B}], headers=h),
+               503, "unavailable")
