@@ -158,7 +158,7 @@ def run_wrk(args, key: str, bodies_file: Path, server_pid: int) -> dict:
             "cores_used_by_others": round(busy / total * (os.cpu_count() or 1) - (server_cpu + wrk_cpu) / duration, 2)}
 
 
-def run_batches(args, key: str, rows: list, ndjson: bool) -> dict:
+def run_batches(args, key: str, rows: list, ndjson: bool, server_pid: int) -> dict:
     """`clients` concurrent clients, each sending `batches` batches of `batch_size` records."""
     h = {"Authorization": f"Bearer {key}"}
     url = f"{base(args)}/v1/policies/{POLICY}/evaluations/batch"
@@ -182,12 +182,16 @@ def run_batches(args, key: str, rows: list, ndjson: bool) -> dict:
                         n += json.loads(r.read())["summary"]["evaluated"]
         return n
 
-    t0 = time.perf_counter()
+    t0, server0, machine0 = time.perf_counter(), tree_cpu_seconds(server_pid), _cpu_times()
     with cf.ThreadPoolExecutor(args.clients) as pool:
         evaluated = sum(pool.map(client, range(args.clients)))
     seconds = time.perf_counter() - t0
+    server_cpu = tree_cpu_seconds(server_pid) - server0
+    busy, total = [b - a for a, b in zip(machine0, _cpu_times())]
     return {"format": "ndjson" if ndjson else "json", "records": evaluated, "seconds": round(seconds, 2),
-            "records_per_s": round(evaluated / seconds), "batch_size": args.batch_size, "clients": args.clients}
+            "records_per_s": round(evaluated / seconds), "batch_size": args.batch_size, "clients": args.clients,
+            "server_cpu_us_per_record": round(server_cpu / evaluated * 1e6, 1),
+            "machine_busy_cores": round(busy / total * (os.cpu_count() or 1), 2)}
 
 
 def main() -> None:
@@ -231,9 +235,9 @@ def main() -> None:
             report["single"] = run_wrk(args, key, bodies_file, proc.pid)
             print("single:", json.dumps(report["single"]))
         if not args.skip_batch:
-            report["batch_ndjson"] = run_batches(args, key, rows, ndjson=True)
+            report["batch_ndjson"] = run_batches(args, key, rows, ndjson=True, server_pid=proc.pid)
             print("batch:", json.dumps(report["batch_ndjson"]))
-            report["batch_json"] = run_batches(args, key, rows, ndjson=False)
+            report["batch_json"] = run_batches(args, key, rows, ndjson=False, server_pid=proc.pid)
             print("batch:", json.dumps(report["batch_json"]))
     finally:
         stop_server(proc)
