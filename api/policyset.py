@@ -71,10 +71,11 @@ def published_file(row: dict) -> str:
 
 
 def build(file_texts: list, published: list, generation: tuple) -> tuple[Optional[PolicySet], list]:
-    """Check the tree's files and the published versions together; a set only if all are clean."""
-    sources = [lower_source(SourceFile(path, text)) for path, text in file_texts]
+    """Check the tree's files and the published versions together; a set only if all are clean.
+    `file_texts` holds (path, text) pairs, or SourceFiles that could not be read."""
+    sources = [f if isinstance(f, SourceFile) else lower_source(SourceFile(*f)) for f in file_texts]
     sources += [lower_source(SourceFile(row["file"], row["source"])) for row in published]
-    check_sources(sources)
+    check_sources([s for s in sources if not s.diagnostics or s.policy is not None])
     diags = [d for s in sources for d in s.diagnostics]
     seen: dict = {}
     for s in sources:
@@ -101,12 +102,12 @@ def build(file_texts: list, published: list, generation: tuple) -> tuple[Optiona
 
 
 def read_tree(paths) -> list:
-    """(path, text) of every `.rules` file under the paths; unreadable files become empty texts
-    that then fail the check with a diagnostic."""
+    """(path, text) of every `.rules` file under the paths; a file that cannot be read stays a
+    SourceFile carrying its diagnostic (not UTF-8), which then fails the set."""
     out = []
     for f in discover(paths):
         src = read_source(f)
-        out.append((src.path, src.text if not src.diagnostics else "\ufffd"))
+        out.append(src if src.diagnostics else (src.path, src.text))
     return out
 
 

@@ -87,3 +87,10 @@ def test_sighup_reloads_like_the_endpoint_and_is_on_the_trail(fresh):
     assert "weihai.general" in api.service.policies.current.ids()
     entry = api.client.get("/v1/audit", params={"action": "reload"}, headers=api.as_("auditor", "*")).json()["entries"][0]
     assert entry["actor_name"] == "SIGHUP"
+
+
+def test_a_file_that_is_not_utf8_fails_the_reload_with_its_own_diagnostic(fresh):
+    api = fresh()
+    (api.tree / "weihai" / "general.rules").write_bytes("policy weihai.general {".encode("gbk") + "标题".encode("gbk"))
+    body = problem_of(api.client.post("/v1/reload", headers=api.as_("officer", "weihai")), 422, "invalid-policy")
+    assert [d["message"] for d in body["diagnostics"]] == ["the file is not UTF-8 text"]
