@@ -841,11 +841,16 @@ def prepare_officers(frame: pl.DataFrame) -> tuple[Officers, str]:
 def run(checked: CheckedPolicy, frame: pl.DataFrame, seed, *, as_of: Optional[dt.date] = None,
         officers: Optional[pl.DataFrame] = None, names=None, evaluator=None,
         per_inspection: Optional[int] = None, load_cap: Optional[int] = None,
-        groups: Optional[bool] = None) -> DrawResult:
+        groups: Optional[bool] = None, grades: Optional[list] = None) -> DrawResult:
     """Run the policy's plans and draws (or those named, with the plans they draw from) and its
-    group rules (by default only when no names are given) over `frame`. Raises PopulationError
-    (bad input) or AssignmentError (no valid officer assignment)."""
+    group rules (by default only when no names are given) over `frame`; `grades` limits the
+    draws to those strata (in `per_grade` mode a grade drawn alone gives the same sample as in a
+    full run). Raises PopulationError (bad input) or AssignmentError (no valid assignment)."""
     seed = check_seed(seed)
+    unknown = [g for g in (grades or ()) if g not in checked.grades]
+    if unknown:
+        raise PopulationError("unknown_grade", f"{checked.id} has no grade {', '.join(f'`{g}`' for g in unknown)}",
+                              "grades: " + ", ".join(checked.grades))
     as_of = as_of or dt.date.today()
     p = checked.policy
     blocks = _selected(p, names)
@@ -886,7 +891,7 @@ def run(checked: CheckedPolicy, frame: pl.DataFrame, seed, *, as_of: Optional[dt
         if isinstance(b, n.Plan):
             sel = _run_plan(checked, b, pop, conds, seed, done, tags, result)
         else:
-            sel = _run_draw(checked, b, pop, seed, tags)
+            sel = _run_draw(checked, b, pop, seed, tags, grades)
         done[b.name] = sel
         if officer_list is not None:
             _assign_officers(b, sel, pop, officer_list, seed, per_inspection, load_cap)
@@ -1129,9 +1134,11 @@ def _smallest(keys: np.ndarray, count: int) -> np.ndarray:
     return part[np.lexsort((part, keys[part]))]
 
 
-def _run_draw(checked, draw: n.Draw, pop: Population, seed, tags) -> Selection:
+def _run_draw(checked, draw: n.Draw, pop: Population, seed, tags, only=None) -> Selection:
     grades = checked.grades
     covered = draw.grades.grades if draw.grades is not None else grades
+    if only:
+        covered = tuple(g for g in covered if g in only)
     mode = draw.mode.kind
     batches = draw.mode.batches if mode == "batches" else 0
     rounding = draw.rounding.mode if draw.rounding else None

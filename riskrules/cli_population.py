@@ -81,6 +81,8 @@ def draw(policy: str = typer.Argument(..., help="policy id (e.g. weihai.se_produ
                                                  help="officers (`id`, `district`, `conflicts`): assign them too"),
          as_of: Optional[str] = typer.Option(None, "--as-of", help="the date the draw is for (YYYY-MM-DD)"),
          plan: Optional[List[str]] = typer.Option(None, "--plan", help="only this plan or draw (repeatable)"),
+         grade: Optional[List[str]] = typer.Option(None, "--grade", help="draws: only this grade's stratum (repeatable; "
+                                                   "in mode per_grade it is drawn exactly as in a full run)"),
          version: Optional[str] = typer.Option(None, "--version", help="a named version instead of the one in force"),
          per_inspection: Optional[int] = typer.Option(None, "--per-inspection",
                                                       help="officers per inspection (overrides the policy)"),
@@ -99,7 +101,7 @@ def draw(policy: str = typer.Argument(..., help="policy id (e.g. weihai.se_produ
         frame = pop.read_table(population)
         officer_frame = pop.read_table(officers) if officers is not None else None
         result = pop.run(checked, frame, seed, as_of=on, officers=officer_frame, names=plan or None, evaluator=ev,
-                         per_inspection=per_inspection, load_cap=max_load)
+                         per_inspection=per_inspection, load_cap=max_load, grades=grade or None)
         result.write(output)
     except (pop.PopulationError, AssignmentError) as exc:
         _fail(exc)

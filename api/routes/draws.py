@@ -45,6 +45,8 @@ class DrawRequest(BaseModel):
         None, description="only these plans or draws (with the plans they draw from); default all, and the group rules")
     population: list[dict[str, Any]] = Field(description="one object per enterprise: `id`, then the columns the "
                                                           "policy's rules read (inputs or `grade`, `district`, `tags`, …)")
+    grades: Optional[list[Annotated[str, Field(max_length=64)]]] = Field(
+        None, description="draws: only these grades' strata (in mode per_grade drawn exactly as in a full run)")
     officers: Optional[list[dict[str, Any]]] = Field(None, description="`id`, `district`, `conflicts` (enterprise ids)")
     per_inspection: Optional[int] = Field(None, ge=1, le=10, description="officers per inspection (overrides the policy)")
     max_load: Optional[int] = Field(None, ge=1, description="inspections per officer at most (overrides the policy)")
@@ -110,7 +112,7 @@ def run_draw(ev, caller: Caller, req: DrawRequest, on: dt.date) -> tuple[dict, a
         frame = pop.from_records(req.population)
         officers = pop.from_records(req.officers) if req.officers is not None else None
         result = pop.run(checked, frame, req.seed, as_of=on, officers=officers, names=req.plans, evaluator=ev,
-                         per_inspection=req.per_inspection, load_cap=req.max_load)
+                         per_inspection=req.per_inspection, load_cap=req.max_load, grades=req.grades)
     except AssignmentError as exc:
         raise Problem("invalid-input", exc.message, constraint=exc.constraint, help=exc.help)
     except pop.PopulationError as exc:
@@ -124,7 +126,7 @@ def run_draw(ev, caller: Caller, req: DrawRequest, on: dt.date) -> tuple[dict, a
               "population_rows": summary["population"]["rows"],
               "population_fingerprint": summary["population"]["fingerprint"],
               "officers_fingerprint": summary.get("officers", {}).get("fingerprint"),
-              "plans": [d["name"] for d in summary["draws"]],
+              "plans": [d["name"] for d in summary["draws"]], "grades": req.grades,
               "drawn": {d["name"]: d["drawn"] for d in summary["draws"]},
               "group_actions": len(summary["group_actions"]), "sample_sha256": sample_sha}
     event = audit.Event(caller.id, caller.name, caller.role, "draw", jurisdiction_of(checked.id), detail,

@@ -451,3 +451,15 @@ def test_unknown_plan_names_are_refused(draws_policy):
     with pytest.raises(P.PopulationError) as e:
         run(draws_policy, population(10), names=["年度检察"])
     assert e.value.code == "unknown_plan" and "年度检查" in e.value.help
+
+
+def test_one_grade_drawn_alone_is_its_part_of_the_full_per_grade_draw():
+    checked = policy_with_mode("per_grade")
+    frame = population(1500, seed=21)
+    full = run(checked, frame, names=["双随机"]).sample
+    alone = run(checked, frame, names=["双随机"], grades=["C"]).sample
+    assert set(alone["stratum"]) == {"C"}
+    assert alone["id"].to_list() == full.filter(pl.col("stratum") == "C")["id"].to_list()
+    with pytest.raises(P.PopulationError) as e:
+        run(checked, frame, grades=["E"])
+    assert e.value.code == "unknown_grade"
