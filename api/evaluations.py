@@ -81,9 +81,9 @@ class Evaluated:
     row: dict
     result_json: bytes = b""
 
-    def response_bytes(self) -> bytes:
-        """The answer as JSON, reusing the result's serialisation made for the record."""
-        head = {k: v for k, v in self.body.items() if k != "result"}
+    def response_bytes(self, **first) -> bytes:
+        """The answer as JSON (`first` fields ahead), reusing the result's bytes made for the record."""
+        head = dict(first, **{k: v for k, v in self.body.items() if k != "result"})
         return orjson.dumps(head)[:-1] + b',"result":' + self.result_json + b"}"
 
 
@@ -153,30 +153,29 @@ class Batch:
         self.evaluated = 0
 
     def run_chunk(self, items: list) -> tuple[list[dict], list[dict], audit.Event]:
-        """items: (index, parsed object or a refusal dict) → (answers, records, audit event)."""
+        """items: (index, parsed object or a refusal dict) → (answers as JSON bytes, records, audit event)."""
         answers, rows = [], []
         now = utcnow()
         digest = hashlib.sha256()
         ev, caller, as_of, explain, batch_id = self.ev, self.caller, self.as_of, self.explain, self.id
         for index, obj, refused in items:
             if refused is not None:
-                answers.append({"index": index, "error": refused})
+                answers.append(orjson.dumps({"index": index, "error": refused}))
                 continue
             problems = item_problems(obj)
             eid = obj.get("enterprise_id") if type(obj) is dict else None
             if problems:
-                answers.append({"index": index, "enterprise_id": eid if type(eid) is str else None,
-                                "error": refusal("invalid-request", problems)})
+                answers.append(orjson.dumps({"index": index, "enterprise_id": eid if type(eid) is str else None,
+                                             "error": refusal("invalid-request", problems)}))
                 continue
             try:
                 done = evaluate(ev, caller, as_of, explain, eid, obj["inputs"], f"{batch_id}.{index}", now,
                                 (batch_id, index))
             except InputError as exc:
-                answers.append({"index": index, "enterprise_id": eid,
-                                "error": refusal("invalid-input", _input_problems(exc))})
+                answers.append(orjson.dumps({"index": index, "enterprise_id": eid,
+                                             "error": refusal("invalid-input", _input_problems(exc))}))
                 continue
-            body = done.body
-            answers.append({"index": index, **body})
+            answers.append(done.response_bytes(index=index))
             rows.append(done.row)
             digest.update(f"{done.row['id']}:{done.row['input_sha256']}:{done.row['result_sha256']}\n".encode())
         first = items[0][0] if items else self.records
