@@ -108,6 +108,7 @@ class Evaluator:
             for gr, items in checked.measures_by_grade.items() if any(it.condition is not None for it in items)}
         self._required = next((r.minimum for r in self.policy.requires if r.kind == "completeness"), None)
 
+        self._missing_helpers: dict = {}
         module, namespace = _generate(self, specs, inputs)
         self.source = ast.unparse(module)
         code = compile(module, f"<riskrules {checked.id} {checked.version}>", "exec")
@@ -212,14 +213,19 @@ class Evaluator:
                 ev = self._resolve_used(ev.checked.id, as_of) or ev
             sub = record.get(alias)
             if type(sub) is not dict:
-                continue   # reported by the record's own validation
+                # absent, null or not an object: the used policy cannot be evaluated, so the
+                # record is refused (the validator names the problem at the alias)
+                errors.append(None)
+                continue
             try:
                 out[alias] = ev.evaluate(sub, as_of)
             except InputError as exc:
                 errors += [dict(p, loc=[alias] + p["loc"]) for p in exc.problems]
         if errors:
-            raise InputError(errors + [p for p in problems(self.checked, record) if p["loc"][:1] not in
-                                       [[a] for a in self._used_evaluators]])
+            nested = [e for e in errors if e is not None]
+            own = [p for p in problems(self.checked, record)
+                   if not (p["loc"][:1] in [[a] for a in self._used_evaluators] and len(p["loc"]) > 1)]
+            raise InputError(own + nested)
         return out
 
     def completeness_met(self, collected: int, total: int):
@@ -423,6 +429,7 @@ def _generate(ev: Evaluator, specs: tuple, inputs: dict):
     ast.fix_missing_locations(module)
     namespace = {"__builtins__": {"int": int, "float": float, "str": str}}
     namespace.update(helpers)
+    namespace.update(ev._missing_helpers)
     return module, namespace
 
 
@@ -444,11 +451,24 @@ def _validate_code(ev, name, decl, var, helpers) -> list:
     return stmts
 
 
+def missing_rule(checked, spec, record=None) -> n.Missing:
+    """The rule an indicator applies when its value is missing: the strictest among the inputs
+    it reads that have no data in `record` (docs/semantics.md §1); with no record, among all of
+    them. An indicator whose value is unknown though every input is present is left out."""
+    names = [x for x in spec.inputs if x in checked.inputs]
+    if record is not None:
+        names = [x for x in names if record.get(x) is None and checked.inputs[x].default is None]
+    rules = [checked.inputs[x].missing for x in names]
+    return max(rules, key=lambda m: _STRICTNESS[m.kind]) if rules else n.Missing("exclude")
+
+
 def _missing_code(ev, spec, inputs, traced, tvar, direct: bool) -> list:
     """What an indicator adds when its value is missing: its input's missing rule."""
     weight_units = scaled(spec.weight, ev.weight_scale)
-    rules = [inputs[x].missing for x in spec.inputs if x in inputs]
-    rule = max(rules, key=lambda m: _STRICTNESS[m.kind]) if rules else n.Missing("exclude")
+    rules = {inputs[x].missing.kind for x in spec.inputs if x in inputs}
+    if not direct and len(spec.inputs) > 1 and len(rules) > 1:
+        return _missing_at_run_time(ev, spec, traced, tvar)
+    rule = missing_rule(ev.checked, spec)
     if rule.kind == "worst":
         out = [_aug("total", _const(scaled(spec.weight * spec.max_points, ev.scale)))]
     elif rule.kind == "points":
@@ -459,6 +479,33 @@ def _missing_code(ev, spec, inputs, traced, tvar, direct: bool) -> list:
         # exclude; or a used policy / event count / expression whose value is unknown
         out = [_aug("excluded", _const(weight_units))]
     out.append(_aug("absent", _const(1)))
+    if traced:
+        out.append(_assign(tvar, _const(None)))
+    return out
+
+
+def _missing_at_run_time(ev, spec, traced, tvar) -> list:
+    """An indicator reading inputs with different missing rules: which rule applies depends on
+    which of them are missing in this record, so a helper decides."""
+    weight_units = scaled(spec.weight, ev.weight_scale)
+    worst = scaled(spec.weight * spec.max_points, ev.scale)
+    checked = ev.checked
+
+    def decide(rec, _spec=spec):
+        rule = missing_rule(checked, _spec, rec)
+        if rule.kind == "worst":
+            return 0, worst
+        if rule.kind == "points":
+            return 0, scaled(_spec.weight * rule.points, ev.scale)
+        return 1, weight_units      # exclude (a required input missing was refused earlier)
+    fname = f"MISSRULE_{len(ev._missing_helpers)}"
+    ev._missing_helpers[fname] = decide
+    kind, units = f"mk_{tvar}", f"mu_{tvar}"
+    out = [ast.Assign(targets=[ast.Tuple(elts=[_store(kind), _store(units)], ctx=ast.Store())],
+                      value=_call(fname, _name("rec"))),
+           ast.If(test=ast.Compare(left=_name(kind), ops=[ast.Eq()], comparators=[_const(0)]),
+                  body=[_aug("total", _name(units))], orelse=[_aug("excluded", _name(units))]),
+           _aug("absent", _const(1))]
     if traced:
         out.append(_assign(tvar, _const(None)))
     return out

@@ -28,7 +28,20 @@ _PLAIN = frozenset((int, float, str, bool, type(None)))
 
 
 def _entry(ev, row, choice, get) -> dict:
-    by_choice, name, arithmetic, _ = row
+    by_choice, name, arithmetic, _, spec = row
+    if choice is None and spec is not None:
+        # which missing rule applied depends on which inputs this record lacks
+        record = {x: get(x) for x in spec.inputs}
+        entry = dict(by_choice[None])
+        rule = _missing_rule(ev.checked, spec, record)
+        entry["missing"] = rule.kind
+        points = {"worst": spec.max_points, "points": rule.points}.get(rule.kind)
+        entry.pop("points", None)
+        entry.pop("contribution", None)
+        if points is not None:
+            entry["points"] = _num(points)
+            entry["contribution"] = _num(spec.weight * points)
+        return entry
     if arithmetic and choice is not None:
         entry = dict(by_choice["points"])
         points = choice if isinstance(choice, Decimal) else Decimal(choice)
@@ -83,15 +96,19 @@ def _static(ev):
         else:
             by_choice["points"] = dict(base, bin="points = …")
         arithmetic = isinstance(s, n.Arithmetic)
-        rows.append((by_choice, name, arithmetic, arithmetic or name in ev._defaults))
+        mixed = spec if _mixed_rules(c, spec) else None
+        rows.append((by_choice, name, arithmetic, arithmetic or name in ev._defaults or mixed is not None, mixed))
     ev._explain_static = (rows, _static_assumptions(c.policy))
     return ev._explain_static
 
 
-def _missing_rule(c, spec):
-    rules = [c.inputs[x].missing for x in spec.inputs if x in c.inputs]
-    order = {"required": 3, "worst": 2, "points": 1, "exclude": 0, "default": -1}
-    return max(rules, key=lambda m: order[m.kind]) if rules else n.Missing("exclude")
+def _missing_rule(c, spec, record=None):
+    from .compiler import missing_rule
+    return missing_rule(c, spec, record)
+
+
+def _mixed_rules(c, spec) -> bool:
+    return len({c.inputs[x].missing.kind for x in spec.inputs if x in c.inputs}) > 1
 
 
 def _bin_text(m) -> str:

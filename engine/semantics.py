@@ -60,19 +60,27 @@ def as_decimal_score(units: int, precision: int) -> Decimal:
 # ---- calendar ---------------------------------------------------------------------------
 
 def add_months(d: dt.date, months: int) -> dt.date:
-    """Calendar months; the day is clamped to the month's end (2024-03-31 - 1 month = 2024-02-29)."""
+    """Calendar months; the day is clamped to the month's end (2024-03-31 - 1 month = 2024-02-29).
+    A date beyond the calendar (before year 1, after 9999) is clamped to its first or last day,
+    so `last 999999999 years` is simply every event."""
     y, m = divmod(d.month - 1 + months, 12)
     year, month = d.year + y, m + 1
+    if year < dt.MINYEAR:
+        return dt.date.min
+    if year > dt.MAXYEAR:
+        return dt.date.max
     day = min(d.day, calendar.monthrange(year, month)[1])
     return dt.date(year, month, day)
 
 
 def shift(d: dt.date, n: int, unit: str) -> dt.date:
     """`d` moved back by n units (n > 0 moves into the past)."""
-    if unit == "day":
-        return d - dt.timedelta(days=n)
-    if unit == "week":
-        return d - dt.timedelta(days=7 * n)
+    if unit in ("day", "week"):
+        days = n * (7 if unit == "week" else 1)
+        try:
+            return d - dt.timedelta(days=days)
+        except OverflowError:
+            return dt.date.min if days > 0 else dt.date.max
     if unit == "month":
         return add_months(d, -n)
     if unit == "quarter":

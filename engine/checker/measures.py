@@ -14,6 +14,11 @@ def check(ctx: Context) -> None:
     ctx.measures_by_grade = {g: [] for g in grades}
     ctx.measure_decls = {}
     if m is None:
+        if grades and not ctx.policy.plans:
+            # a grade alone tells the caller nothing to do; allowed (a grade-only policy may feed
+            # others through `use`), but worth a reviewer's look
+            ctx.diags.warning("grade_without_measures", "the policy declares no measures for its grades",
+                              ctx.policy.span, "add `measures { … }` with what each grade means for supervision")
         return
     decls = {}
     for d in m.decls:
