@@ -18,8 +18,6 @@ import typer
 from rich.table import Table
 
 from engine import diagnostics as dg
-from engine import population as pop
-from engine.assignment import AssignmentError
 from engine.loader import Registry
 
 from .cli import app, err, out
@@ -60,6 +58,7 @@ def _date(text: Optional[str]) -> dt.date:
 
 
 def _fail(exc) -> None:
+    from engine.assignment import AssignmentError
     if isinstance(exc, AssignmentError):
         err.print(f"error[assignment_infeasible/{exc.constraint}]: {exc.message}", markup=False)
     else:
@@ -92,6 +91,9 @@ def draw(policy: str = typer.Argument(..., help="policy id (e.g. weihai.se_produ
          format: str = typer.Option("text", "--format", "-f", help="text or json (the summary on stdout)"),
          policies: Path = typer.Option(Path("policies"), "--policies", help="the policy tree")):
     """Draw the policy's plans and stratified draws from a population; write the sample."""
+    # polars and numpy load only for the commands that need them, not for `riskrules check`
+    from engine import population as pop
+    from engine.assignment import AssignmentError
     on = _date(as_of)
     checked, ev = _policy(policy, policies, version, on)
     if not (checked.policy.plans or checked.policy.draws):
@@ -123,6 +125,9 @@ def groups(policy: str = typer.Argument(..., help="policy id or a .rules file"),
            format: str = typer.Option("text", "--format", "-f", help="text or json"),
            policies: Path = typer.Option(Path("policies"), "--policies", help="the policy tree")):
     """Apply the policy's group rules (e.g. a chain whose stores grade C or D) to a population."""
+    # polars and numpy load only for the commands that need them, not for `riskrules check`
+    from engine import population as pop
+    from engine.assignment import AssignmentError
     on = _date(as_of)
     checked, ev = _policy(policy, policies, version, on)
     if not checked.policy.group_rules:
