@@ -16,6 +16,7 @@ validation. Both forms are under the differential test (tests/batch/).
 from __future__ import annotations
 
 import calendar
+import math
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
@@ -80,6 +81,7 @@ class PolarsBatch:
         self.contributions = contributions
         self.id_column = id_column
         self.grade_dtype = pl.Enum(list(plan.grades))
+        self._compiled: dict = {}
 
     # ---- events ----------------------------------------------------------------------
     def event_counts(self, events: Optional[pl.DataFrame], id_column: Optional[str] = None) -> Optional[pl.DataFrame]:
@@ -104,40 +106,84 @@ class PolarsBatch:
     # ---- evaluation ------------------------------------------------------------------
     def evaluate(self, frame: pl.DataFrame, events: Optional[pl.DataFrame] = None):
         """(results, rejects) for one chunk. `events` comes from event_counts()."""
-        plan = self.plan
         df = frame
         if events is not None:
             df = df.join(events, on=self.id_column, how="left")
         ctx = _Chunk(self, df, events is not None)
-        lf = df.lazy()
+        checks = ctx.checks(self.plan)
+        # the expressions depend on the chunk only through its schema, which columns hold
+        # nulls and which checks its values need: chunks alike share one compiled form
+        key = (tuple((c, str(t)) for c, t in df.schema.items()), frozenset(ctx.nulls), events is not None,
+               tuple(label for _, label in checks))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            if len(self._compiled) >= 32:
+                self._compiled.clear()
+            compiled = self._compiled[key] = _Compiled(ctx, checks)
+        return compiled.run(df)
+
+
+class _Compiled:
+    """The plan specialised to one kind of chunk: one lazy query from the input columns to the
+    result columns and a `__bad` flag; the problems of the rejected rows are listed afterwards,
+    over those rows only."""
+
+    def __init__(self, ctx: "_Chunk", checks: list):
+        batch = ctx.batch
+        plan = batch.plan
+        self.id_column = batch.id_column
+        self.prepared = ctx.prepared()
         # inputs as expressions see them (defaults applied, dates parsed), then used policies
         # (innermost first), then the policy itself
-        prepared = ctx.prepared()
-        if prepared:
-            lf = lf.with_columns(prepared)
-        for sub in ctx.used_plans(plan):
-            lf = _with_stages(lf, ctx.policy_columns(sub))
-        lf = _with_stages(lf, ctx.policy_columns(plan))
+        self.stages = [st for sub in ctx.used_plans(plan) for st in ctx.policy_columns(sub)]
+        self.stages += ctx.policy_columns(plan)
         # problems: a used policy's (its invalid inputs, its no_data), the record's own, and
         # no_data of the record only when nothing else is wrong (as Evaluator.evaluate)
-        problems = ctx.problems(plan)
-        problems += [pl.when(pl.col(f"__{sub.prefix}no_data")).then(pl.lit(sub.prefix[:-1] + ":no_data"))
-                     for sub in ctx.used_plans(plan) if sub.thresholds is not None]
-        if problems:
-            lf = lf.with_columns(pl.concat_list(problems).list.drop_nulls().alias("__problems"))
-            lf = lf.with_columns(pl.when((pl.col("__problems").list.len() == 0) & pl.col("__no_data"))
-                                 .then(pl.lit(["no_data"])).otherwise(pl.col("__problems")).alias("__problems"))
+        # `__<prefix>no_data` of the policies whose score may have no indicator left
+        maybe = [sub for sub in ctx.used_plans(plan) + [plan] if sub.prefix not in ctx.never_no_data]
+        self.no_data_cols = [f"__{sub.prefix}no_data" for sub in maybe]
+        problems = list(checks)
+        problems += [(pl.col(f"__{sub.prefix}no_data"), sub.prefix[:-1] + ":no_data") for sub in maybe if sub.prefix]
+        flags = [c.fill_null(False) for c, _ in checks] + [pl.col(c) for c in self.no_data_cols]
+        # no check left and no way to have no data: no row of such a chunk is rejected
+        self.bad = pl.any_horizontal(flags).alias("__bad") if flags else None
+        listed = [pl.when(c).then(pl.lit(label)) for c, label in problems]
+        listed = pl.concat_list(listed).list.drop_nulls() if listed else pl.lit([], dtype=pl.List(pl.String))
+        no_data = pl.col("__no_data") if "__no_data" in self.no_data_cols else pl.lit(False)
+        self.problems = pl.when((listed.list.len() == 0) & no_data).then(pl.lit(["no_data"])) \
+            .otherwise(listed).alias("problems")
+        self.output, self.lists = ctx.output(plan)
+        self.names = [e.meta.output_name() for e in self.output]
+
+    def run(self, df: pl.DataFrame):
+        lf = df.lazy()
+        if self.prepared:
+            lf = lf.with_columns(self.prepared)
+        lf = _with_stages(lf, self.stages)
+        if self.bad is None:
+            out, n_bad = lf.select(self.output).collect(), 0
         else:
-            lf = lf.with_columns(pl.when(pl.col("__no_data")).then(pl.lit(["no_data"]))
-                                 .otherwise(pl.lit([], dtype=pl.List(pl.String))).alias("__problems"))
-        out = lf.collect()
-        bad = out["__problems"].list.len() > 0
-        n_bad = int(bad.sum())
-        rejects = out.filter(bad).select(pl.col(self.id_column), pl.col("__problems").alias("problems")) \
-            if n_bad else pl.DataFrame({self.id_column: pl.Series([], dtype=out.schema[self.id_column]),
-                                        "problems": pl.Series([], dtype=pl.List(pl.String))})
-        good = out.filter(~bad) if n_bad else out
-        return good.select(ctx.output(plan)), rejects
+            out = lf.select(self.output + [self.bad] + [pl.col(c) for c in self.no_data_cols]).collect()
+            bad = out["__bad"]
+            n_bad = int(bad.sum())
+        if n_bad:
+            flags = out.filter(bad).select(self.no_data_cols)
+            rejects = df.filter(bad).with_columns(flags).select(pl.col(self.id_column), self.problems)
+            out = out.filter(~bad)
+        else:
+            rejects = pl.DataFrame({self.id_column: pl.Series([], dtype=df.schema[self.id_column]),
+                                    "problems": pl.Series([], dtype=pl.List(pl.String))})
+        if self.lists:
+            out = out.with_columns([_mask_to_names(out[mask], names).alias(name)
+                                    for name, mask, names in self.lists])
+        return out.select(self.names), rejects
+
+
+def _mask_to_names(mask: pl.Series, names: list) -> pl.Series:
+    """A bit mask per row (bit k: item k fired) → the list of the names that fired, in order.
+    Only the masks present in the chunk are spelled out, once each."""
+    table = {int(m): [nm for k, nm in enumerate(names) if int(m) >> k & 1] for m in mask.unique().to_list()}
+    return mask.replace_strict(table, return_dtype=pl.List(pl.String))
 
 
 class _Chunk:
@@ -148,73 +194,81 @@ class _Chunk:
         self.df = df
         self.events_given = events_given
         self.nulls = {c for c, k in zip(df.columns, df.null_count().row(0)) if k}
+        self.never_no_data: set = set()     # prefixes of the policies whose no_data is never true
+        self.collected_const = None
 
     # ---- validation -----------------------------------------------------------------
-    def problems(self, plan: BatchPlan) -> list:
-        """Problem expressions ("loc:type" or null) for the columns that may hold one."""
+    def checks(self, plan: BatchPlan) -> list:
+        """(condition, "loc:type") for each check a row of this chunk may fail. The chunk's
+        minimum and maximum per numeric column (one pass, NaN poisoning them) leave out the
+        checks no row can fail: a clean chunk has none, and costs no mask at all."""
         out = []
         for sub in plan.used.values():
-            out += self.problems(sub)
-        numeric_cols = [(plan.column(k), i) for k, i in plan.inputs.items()
+            out += self.checks(sub)
+        numeric_cols = [plan.column(k) for k, i in plan.inputs.items()
                         if i.type.kind in ("count", "number", "ratio") and plan.column(k) in self.df.columns]
         stats = {}
         if numeric_cols:
             aggs = []
-            for c, _ in numeric_cols:
+            for c in numeric_cols:
                 x = pl.col(c)
-                nan = x.is_nan().any() if self.df.schema[c].is_float() else pl.lit(False)
-                aggs += [x.min().alias(f"{c}:min"), x.max().alias(f"{c}:max"), nan.alias(f"{c}:nan")]
+                if self.df.schema[c].is_float():
+                    aggs += [x.nan_min().alias(f"{c}:min"), x.nan_max().alias(f"{c}:max")]
+                else:
+                    aggs += [x.min().alias(f"{c}:min"), x.max().alias(f"{c}:max")]
             row = self.df.select(aggs).row(0)
-            stats = {c: row[3 * k: 3 * k + 3] for k, (c, _) in enumerate(numeric_cols)}
+            stats = {c: row[2 * k: 2 * k + 2] for k, c in enumerate(numeric_cols)}
         for name, decl in plan.inputs.items():
             col = plan.column(name)
             t = decl.type
             k = t.kind
             if k == "events":
-                out += self._events_problems(plan, name, decl)
+                out += self._events_checks(plan, name, decl)
                 continue
             x = pl.col(col)
             if col in self.nulls and name not in plan.defaults and decl.missing.kind == "required":
-                out.append(pl.when(x.is_null()).then(pl.lit(f"{col}:missing_required")))
+                out.append((x.is_null(), f"{col}:missing_required"))
             if k in ("count", "number", "ratio"):
-                lo, hi, has_nan = stats.get(col, (None, None, False))
+                lo, hi = stats.get(col, (None, None))
                 if lo is None:
-                    continue
+                    continue                    # every value is null
                 dtype = self.df.schema[col]
+                is_float = dtype.is_float()
+                # NaN poisons both: then nothing is known of the range, every check stays
+                unknown = is_float and (math.isnan(lo) or math.isnan(hi))
                 if k == "count":
-                    if lo < 0:
-                        out.append(pl.when(x < 0).then(pl.lit(f"{col}:out_of_domain")))
+                    if unknown or lo < 0:
+                        out.append((x < 0, f"{col}:out_of_domain"))
                 else:
-                    if dtype.is_float():
-                        nonfinite = ~x.is_between(-FINITE, FINITE)
-                        if has_nan or not (-FINITE <= lo <= FINITE and -FINITE <= hi <= FINITE):
-                            out.append(pl.when(nonfinite).then(pl.lit(f"{col}:wrong_type")))
+                    finite = x.is_between(-FINITE, FINITE)
+                    if is_float and (unknown or not (-FINITE <= lo and hi <= FINITE)):
+                        out.append((~finite, f"{col}:wrong_type"))
                     low, high = (0, 1) if k == "ratio" else (t.low, t.high)
                     conds = []
-                    if low is not None and lo < low:
+                    if low is not None and (unknown or lo < low):
                         conds.append(x < float(low))
-                    if high is not None and hi > high:
+                    if high is not None and (unknown or hi > high):
                         conds.append(x > float(high))
                     if conds:
                         cond = conds[0] if len(conds) == 1 else conds[0] | conds[1]
-                        if dtype.is_float():
-                            cond = cond & x.is_between(-FINITE, FINITE)
-                        out.append(pl.when(cond).then(pl.lit(f"{col}:out_of_domain")))
+                        out.append((cond & finite if is_float else cond, f"{col}:out_of_domain"))
                 if name in plan.guarded:
-                    out.append(pl.when(~self._in_batch_range(x, k, dtype)).then(pl.lit(f"{col}:out_of_batch_range")))
+                    limit = COUNT_LIMIT if k == "count" else FLOAT_LIMIT
+                    if unknown or is_float or max(abs(lo), abs(hi)) > limit:
+                        out.append((~self._in_batch_range(x, k, dtype), f"{col}:out_of_batch_range"))
             elif k in ("enum", "grade"):
                 members = list(t.members) if k == "enum" else list(plan.grades)
                 dtype = self.df.schema[col]
                 x = x.cast(pl.String) if dtype != pl.String else x
-                out.append(pl.when(x.is_not_null() & ~x.is_in(members)).then(pl.lit(f"{col}:not_a_member")))
+                out.append((x.is_not_null() & ~x.is_in(members), f"{col}:not_a_member"))
             elif k == "date" and self.df.schema[col] == pl.String:
-                out.append(pl.when(x.is_not_null() & _parse_date(x).is_null()).then(pl.lit(f"{col}:wrong_type")))
+                out.append((x.is_not_null() & _parse_date(x).is_null(), f"{col}:wrong_type"))
         if plan.grade_input is not None and isinstance(plan.grade_input, n.InputRef):
             name = plan.grade_input.name
             col = plan.column(name)
             if name not in plan.defaults and plan.inputs[name].missing.kind != "required" and col in self.nulls:
                 # the evaluator cannot grade a record whose grade input is missing (docs/batch.md)
-                out.append(pl.when(pl.col(col).is_null()).then(pl.lit(f"{col}:missing_required")))
+                out.append((pl.col(col).is_null(), f"{col}:missing_required"))
         return out
 
     def _in_batch_range(self, x: pl.Expr, kind: str, dtype) -> pl.Expr:
@@ -224,12 +278,12 @@ class _Chunk:
         exact = x.map_batches(_six_decimals, return_dtype=pl.Boolean)
         return x.is_null() | ~x.is_between(-FINITE, FINITE) | ((x.abs() <= FLOAT_LIMIT) & exact)
 
-    def _events_problems(self, plan: BatchPlan, name: str, decl) -> list:
+    def _events_checks(self, plan: BatchPlan, name: str, decl) -> list:
         col = plan.column(name)
         if self.events_given:
-            return [pl.when(pl.col(f"__bad_{col}").fill_null(False)).then(pl.lit(f"{col}:wrong_type"))]
+            return [(pl.col(f"__bad_{col}").fill_null(False), f"{col}:wrong_type")]
         if name not in plan.defaults and decl.missing.kind == "required":
-            return [pl.lit(f"{col}:missing_required")]
+            return [(pl.lit(True), f"{col}:missing_required")]
         return []
 
     # ---- inputs ---------------------------------------------------------------------
@@ -296,25 +350,34 @@ class _Chunk:
         pre = "__" + p.prefix
         ex = _Exprs(self, p)
         cols = []
-        contribs, excluded, collected = [], [], []
+        contribs, excluded, collected, always = [], [], [], 0
         for ip in p.indicators:
             c, x, k, trace = ex.indicator(ip)
             contribs.append(c)
             if x is not None:
                 excluded.append(x)
-            collected.append(k)
+            if k is None:
+                always += 1                 # collected on every row of this chunk
+            else:
+                collected.append(k)
             if self.batch.contributions and not p.prefix:
-                cols.append(trace.alias(f"__contrib_{ip.index}"))
+                cols.append(trace.cast(ex.sum_type).alias(f"__contrib_{ip.index}"))
         if p.thresholds is not None:
             wide = p.wide_total
-            total = _balanced([c.cast(I128) if wide else c for c in contribs]) if contribs else lit_int(0, wide)
+            t = ex.sum_type
+            total = _balanced(contribs) if contribs else pl.lit(0, dtype=t)
             if p.scale <= p.precision:
-                plain = total * lit_int(10 ** (p.precision - p.scale), wide)
+                plain = total.cast(I128 if wide else I64) * lit_int(10 ** (p.precision - p.scale), wide)
+            elif p.nonnegative:
+                # a >= 0, b = 10^k even: round_half_up(a / b) = (a + b/2) // b
+                b = 10 ** (p.scale - p.precision)
+                plain = (total + pl.lit(b // 2, dtype=t)) // pl.lit(b, dtype=t)
             else:
                 plain = half_up_div(total, 10 ** (p.scale - p.precision), wide)
             if excluded:
                 excl = _balanced(excluded)
                 weights = lit_int(p.weight_total) - excl
+                total = total.cast(I128 if wide else I64)
                 renorm = half_up_div(total * lit_int(10 ** (p.weight_scale + p.precision), wide),
                                      weights * lit_int(10 ** p.scale, wide), wide)
                 units = pl.when(excl == 0).then(plain).otherwise(
@@ -329,8 +392,15 @@ class _Chunk:
             units = pl.lit(None, dtype=I64)
             no_data = pl.lit(False)
             base = ex.grade_source()
-        cols += [units.alias(pre + "units"), no_data.alias(pre + "no_data"),
-                 (_balanced(collected) if collected else pl.lit(0)).cast(pl.Int32).alias(pre + "collected")]
+        count = pl.lit(always, dtype=pl.Int32)
+        if collected:
+            count = pl.sum_horizontal(collected).cast(pl.Int32) + always if always else \
+                pl.sum_horizontal(collected).cast(pl.Int32)
+        cols += [units.alias(pre + "units"), no_data.alias(pre + "no_data"), count.alias(pre + "collected")]
+        if p.thresholds is None or not excluded:
+            self.never_no_data.add(p.prefix)
+        if not p.prefix:
+            self.collected_const = None if collected else always
         out = [cols, [base.cast(pl.Int32).alias(pre + "base")]]
         fired = [ex.condition(o.condition, "base").fill_null(False).alias(f"{pre}o{k}")
                  for k, o in enumerate(p.checked.policy.overrides)]
@@ -373,53 +443,73 @@ class _Chunk:
         return _conditional_measures_expr(self, p, texts)
 
     # ---- output ---------------------------------------------------------------------
-    def output(self, p: BatchPlan) -> list:
+    def output(self, p: BatchPlan) -> tuple:
+        """(the result columns, [(name, mask column, item names)] for the list columns, which
+        are spelled out from their bit masks after the query: see _mask_to_names)."""
         b = self.batch
         grades = p.grades
-        gd = b.grade_dtype
-        idx_to_grade = {k: g for k, g in enumerate(grades)}
         out = [pl.col(b.id_column)]
+        lists = []
         if p.thresholds is not None:
             out.append(_decimal(pl.col("__units"), p.precision, p.wide_total, 38 if p.wide_total else 18).alias("score"))
         else:
             out.append(pl.lit(None, dtype=pl.Decimal(18, p.precision)).alias("score"))
-        out.append(pl.col("__grade").replace_strict(idx_to_grade, return_dtype=gd).alias("grade"))
-        out.append(pl.col("__base").replace_strict(idx_to_grade, return_dtype=gd).alias("base_grade"))
-        out.append(_names_list([(pl.col(f"__o{k}"), o.name) for k, o in enumerate(p.checked.policy.overrides)])
-                   .alias("overrides"))
-        out.append(_names_list([(pl.col(f"__a{k}"), a.name) for k, a in enumerate(p.checked.policy.alerts)])
-                   .alias("alerts"))
+        out.append(_enum_of(pl.col("__grade"), grades).alias("grade"))
+        out.append(_enum_of(pl.col("__base"), grades).alias("base_grade"))
+        for name, prefix, items in (("overrides", "__o", p.checked.policy.overrides),
+                                    ("alerts", "__a", p.checked.policy.alerts)):
+            if not items:
+                out.append(pl.lit([], dtype=pl.List(pl.String)).alias(name))
+            elif len(items) <= 62:
+                # one integer per row (bit k: item k fired) instead of a list per row
+                mask = _balanced([pl.col(f"{prefix}{k}").cast(I64) * (1 << k) for k in range(len(items))])
+                out.append(mask.alias(name))
+                lists.append((name, name, [it.name for it in items]))
+            else:
+                out.append(_names_list([(pl.col(f"{prefix}{k}"), it.name) for k, it in enumerate(items)]).alias(name))
         total = p.total_indicators
-        out.append(pl.col("__collected").alias("collected"))
-        if total:
-            ratio = half_up_div(pl.col("__collected").cast(I64) * 10_000, total, False)
-        else:
+        const = self.collected_const
+        collected = pl.col("__collected") if const is None else pl.lit(const, dtype=pl.Int32)
+        out.append(collected.alias("collected"))
+        if not total:
             ratio = pl.lit(10_000, dtype=I64)
+        elif const is not None:
+            ratio = pl.lit((2 * const * 10_000 + total) // (2 * total), dtype=I64)
+        else:
+            # collected >= 0: round_half_up(c·10^4 / total) = (2·c·10^4 + total) // (2·total)
+            ratio = (collected.cast(I64) * 20_000 + total) // (2 * total)
         out.append(_decimal(ratio, 4, False, 5).alias("completeness"))
         if p.required is not None:
             num, den = p.completeness_units()
-            out.append((pl.lit(total == 0) | (pl.col("__collected").cast(I64) * den >= num * total))
+            out.append((pl.lit(total == 0) | (collected.cast(I64) * den >= num * total))
                        .alias("completeness_met"))
         # measures: the final grade's measures as JSON text; an Enum holds each text once
         texts = [p.measures_json[g] for g in grades]
         if not p.conditional_measures:
-            distinct = list(dict.fromkeys(texts))
-            out.append(pl.col("__grade").replace_strict({k: t for k, t in enumerate(texts)},
-                                                        return_dtype=pl.Enum(distinct)).alias("measures"))
+            out.append(_enum_of(pl.col("__grade"), texts).alias("measures"))
         else:
             out.append(self._conditional_measures(p, texts).alias("measures"))
         for alias, sub in p.used.items():
             sub_pre = "__" + sub.prefix
-            sg = {k: g for k, g in enumerate(sub.grades)}
-            out.append(pl.col(sub_pre + "grade").replace_strict(sg, return_dtype=pl.Enum(list(sub.grades)))
-                       .alias(f"{alias}.grade"))
+            out.append(_enum_of(pl.col(sub_pre + "grade"), sub.grades).alias(f"{alias}.grade"))
             if sub.thresholds is not None:
                 out.append(_decimal(pl.col(sub_pre + "units"), sub.precision, sub.wide_total).alias(f"{alias}.score"))
         if b.contributions:
             for ip in p.indicators:
                 out.append(_decimal(pl.col(f"__contrib_{ip.index}"), p.scale, p.wide_total)
                            .alias(f"contribution.{ip.name}"))
-        return out
+        return out, lists
+
+
+def _enum_of(index: pl.Expr, values) -> pl.Expr:
+    """Index k → the k-th value, as an Enum of the distinct values (null for null). A chain of
+    literals: measured faster than replace_strict for a handful of grades."""
+    dtype = pl.Enum(list(dict.fromkeys(values)))
+    chain = None
+    for k, v in enumerate(values):
+        cond = index == k
+        chain = (pl.when(cond) if chain is None else chain.when(cond)).then(pl.lit(v, dtype=dtype))
+    return chain
 
 
 def _conditional_measures_expr(chunk, p: BatchPlan, texts: list) -> pl.Expr:
@@ -517,22 +607,37 @@ class _Exprs:
     def __init__(self, chunk: _Chunk, p: BatchPlan):
         self.c = chunk
         self.p = p
+        # contributions and their sum in the narrowest integer that holds them (and twice the
+        # sum, for rounding): 32-bit columns halve the memory the sum streams through
+        b = 10 ** max(0, p.scale - p.precision)
+        if p.wide_total:
+            self.sum_type = I128
+        elif 2 * p.total_bound + b < 2 ** 31:
+            self.sum_type = pl.Int32
+        else:
+            self.sum_type = I64
+
+    def lit(self, v: int) -> pl.Expr:
+        return pl.lit(v, dtype=self.sum_type)
 
     # ---- indicators -----------------------------------------------------------------
     def indicator(self, ip):
-        """(contribution, excluded weight or None, collected 0/1, traced contribution)."""
+        """(contribution, excluded weight or None, collected 0/1 or None when every row of the
+        chunk is collected, traced contribution)."""
         p, c = self.p, self.c
         s = ip.scoring
+        miss = self.lit(ip.missing_contrib if ip.missing == "add" else 0)
         if ip.direct is not None:
             name = ip.direct
-            decl = p.inputs[name]
             x = c.value(p, name)
             value = self._input_value(name)
             nullable = c.nullable(p, name)
-            scored = self._bins(ip, value)
             present = x.is_not_null() if nullable else None
             d = c.defaulted(p, name)
-            collected = (~d) if d is not None else (present if present is not None else pl.lit(True))
+            collected = (~d) if d is not None else present
+            # a missing value is the first branch of the bin chain, not a second pass
+            contrib = self._bins(ip, value, miss if nullable else None)
+            scored = self._bins(ip, value) if nullable and ip.missing == "exclude" else contrib
         else:
             value = self.expr(s.operand if isinstance(s, n.Bins) else s.expr)
             present = value.expr.is_not_null()
@@ -546,34 +651,56 @@ class _Exprs:
             collected = present
             for d in ds:
                 collected = collected & ~d
-        if not nullable:
-            contrib, excluded = scored, None
-        else:
-            miss = lit_int(ip.missing_contrib) if ip.missing == "add" else lit_int(0)
+            if ip.missing == "dynamic":
+                # the strictest rule among the inputs missing in the row (batch_plan.by_missing)
+                chain = pl.when(present).then(scored)
+                for x, cx in ip.by_missing:
+                    chain = chain.when(self._input_missing(x)).then(self.lit(cx))
+                anymiss = pl.any_horizontal([self._input_missing(x) for x, _ in ip.by_missing]) \
+                    if ip.by_missing else pl.lit(False)
+                return (chain.otherwise(self.lit(0)), pl.when(present | anymiss).then(lit_int(0))
+                        .otherwise(lit_int(ip.weight_units)), collected.cast(pl.Int32), chain)
             contrib = pl.when(present).then(scored).otherwise(miss)
-            excluded = pl.when(present).then(0).otherwise(ip.weight_units) if ip.missing == "exclude" else None
+        excluded = None
+        if nullable and ip.missing == "exclude":
+            excluded = pl.when(present).then(lit_int(0)).otherwise(lit_int(ip.weight_units))
         trace = contrib if not nullable or ip.missing != "exclude" else pl.when(present).then(scored)
-        return contrib, excluded, collected.cast(pl.Int32), trace
+        return contrib, excluded, None if collected is None else collected.cast(pl.Int32), trace
+
+    def _input_missing(self, name: str) -> pl.Expr:
+        """The input has no data in the row (an input without a default)."""
+        p, c = self.p, self.c
+        if p.inputs[name].type.kind == "events":
+            return pl.lit(not c.events_given)
+        return c.value(p, name).is_null()
 
     def _input_value(self, name: str) -> V:
         return self.expr(n.InputRef(name))
 
-    def _bins(self, ip, v: V) -> pl.Expr:
+    def _bins(self, ip, v: V, missing: Optional[pl.Expr] = None) -> pl.Expr:
+        """The contribution of the bin `v` falls in; `missing` (when given) where v is null.
+        Numeric bins are one when/then chain over the lower bounds, highest first: Polars
+        evaluates it as one pass per bound, faster here than the branch-free sum of
+        `(x >= t_k) * step_k` (measured: docs/batch.md)."""
+        L = self.lit
         if ip.mapping:
             if v.kind == "bool":
                 ct = next(c for val, c, _ in ip.mapping if val is True)
                 cf = next(c for val, c, _ in ip.mapping if val is False)
-                return pl.when(v.expr).then(lit_int(ct)).otherwise(lit_int(cf))
+                head = pl.when(v.expr.is_null()).then(missing).when(v.expr) if missing is not None else pl.when(v.expr)
+                return head.then(L(ct)).otherwise(L(cf))
             if v.kind == "grade":
                 m = {v.grades.index(val): c for val, c, _ in ip.mapping}
-                return v.expr.replace_strict(m, default=None, return_dtype=I64)
-            return v.expr.replace_strict({val: c for val, c, _ in ip.mapping}, default=None, return_dtype=I64)
+            else:
+                m = {val: c for val, c, _ in ip.mapping}
+            mapped = v.expr.replace_strict(m, default=None, return_dtype=self.sum_type)
+            return mapped if missing is None else pl.when(v.expr.is_null()).then(missing).otherwise(mapped)
         # numeric: the bin is the highest interval whose lower bound the value reaches
         conds = [self._at_least(v, lo, closed) for lo, closed in ip.lows]
-        chain = None
+        chain = pl.when(v.expr.is_null()).then(missing) if missing is not None else None
         for k in range(len(conds) - 1, -1, -1):
-            chain = (pl.when(conds[k]) if chain is None else chain.when(conds[k])).then(lit_int(ip.contribs[k + 1]))
-        return lit_int(ip.contribs[0]) if chain is None else chain.otherwise(lit_int(ip.contribs[0]))
+            chain = (pl.when(conds[k]) if chain is None else chain.when(conds[k])).then(L(ip.contribs[k + 1]))
+        return L(ip.contribs[0]) if chain is None else chain.otherwise(L(ip.contribs[0]))
 
     def _at_least(self, v: V, low: Decimal, closed: bool) -> pl.Expr:
         if v.kind == "float":
@@ -594,7 +721,8 @@ class _Exprs:
             pts = rescale(v, p.precision, wide)
         factor = ip.weight_units * 10 ** (p.scale - p.weight_scale - p.precision)
         out = pts * lit_int(factor, wide)
-        return out.cast(I128) if p.wide_total else out.cast(I64)
+        # exact within the bound the sum type was chosen for; a row outside it is rejected
+        return out.cast(self.sum_type, strict=False)
 
     def grade_source(self) -> pl.Expr:
         ref = self.p.grade_input
@@ -624,7 +752,7 @@ class _Exprs:
                 dtype = c.df.schema.get(p.column(e.name))
                 num = p.num(e)
                 if dtype is not None and dtype.is_float():
-                    return V("int", (x * 10 ** FLOAT_SCALE).round(0).cast(I64), FLOAT_SCALE, num)
+                    return V("int", (x * 10 ** FLOAT_SCALE).round(0).cast(I64, strict=False), FLOAT_SCALE, num)
                 return V("int", x.cast(I64) * 10 ** FLOAT_SCALE, FLOAT_SCALE, num)
             return V("float", x)
         if k == "bool":
@@ -728,7 +856,7 @@ class _Exprs:
         if v.kind == "int":
             return v
         if v.kind == "float":
-            return V("int", (v.expr * 10 ** FLOAT_SCALE).round(0).cast(I64), FLOAT_SCALE, as_int(Num("float")))
+            return V("int", (v.expr * 10 ** FLOAT_SCALE).round(0).cast(I64, strict=False), FLOAT_SCALE, as_int(Num("float")))
         raise Unsupported(f"arithmetic on a {v.kind}")
 
     # ---- conditions -----------------------------------------------------------------

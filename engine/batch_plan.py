@@ -89,6 +89,11 @@ class IndicatorPlan:
     # categorical bins: (value, contribution, source)
     mapping: tuple = ()
     max_points: Decimal = Decimal(0)
+    # an indicator computed from inputs with different missing rules: the rule is the strictest
+    # among the inputs missing in the row (docs/semantics.md §1, Evaluator's missing_rule), so
+    # per row: ((input, contribution), …) worst first, then `points` in the order read; none
+    # of them missing → the indicator is left out
+    by_missing: tuple = ()
 
     @property
     def name(self) -> str:
@@ -121,6 +126,8 @@ class BatchPlan:
     wide_total: bool                   # the score arithmetic needs 128-bit integers
     score_bound: int                   # |score units| at most
     events_given: bool = True
+    total_bound: int = 0               # |Σ contributions| at most (the integer width of the sum)
+    nonnegative: bool = False          # every contribution is >= 0 (the sum needs no sign branch)
     _window_index: dict = field(default_factory=dict)
 
     # ---- names ------------------------------------------------------------------------
@@ -256,9 +263,15 @@ def plan(checked: CheckedPolicy, as_of: dt.date, resolve_used=None, events_given
     # --- magnitudes: choose 64- or 128-bit integers, or report -------------------------
     total_bound = sum(max(max((abs(c) for c in ip.contribs), default=0),
                           max((abs(c) for _, c, _ in ip.mapping), default=0),
+                          max((abs(c) for _, c in ip.by_missing), default=0),
                           abs(ip.missing_contrib), _arith_contrib_bound(p, ip)) for ip in p.indicators)
     renorm = 2 * total_bound * 10 ** (weight_scale + precision) + 2 * weight_total * 10 ** scale
     p.wide_total = renorm > INT64_LIMIT
+    p.total_bound = total_bound
+    p.nonnegative = all(ip.spec.table is not None and ip.missing_contrib >= 0 and
+                        all(c >= 0 for c in ip.contribs) and all(c >= 0 for _, c, _ in ip.mapping) and
+                        all(c >= 0 for _, c in ip.by_missing)
+                        for ip in p.indicators)
     if renorm > INT128_LIMIT:
         raise Unsupported("a score whose exact arithmetic needs more than 128-bit integers",
                           checked.policy.indicators.span if checked.policy.indicators else None)
@@ -310,6 +323,11 @@ def _indicator_plan(p: BatchPlan, k: int, spec: IndicatorSpec) -> IndicatorPlan:
     defaulted = tuple(x for x in spec.inputs if x in p.defaults)
     ip = dict(spec=spec, index=k, weight_units=scaled(spec.weight, p.weight_scale), direct=direct, rule=rule,
               missing=missing, missing_contrib=mc, defaulted=defaulted, max_points=spec.max_points)
+    if direct is None and len(spec.inputs) > 1 and len({m.kind for m in rules}) > 1:
+        can_miss = [x for x in spec.inputs if x in inputs and inputs[x].default is None]
+        worst = [(x, contrib(spec.max_points)) for x in can_miss if inputs[x].missing.kind == "worst"]
+        points = [(x, contrib(inputs[x].missing.points)) for x in can_miss if inputs[x].missing.kind == "points"]
+        ip.update(missing="dynamic", missing_contrib=0, by_missing=tuple(worst + points))
     t = spec.table
     if t is not None and t.kind == "numeric":
         ip["lows"] = tuple((iv.low, iv.low_closed) for iv in t.intervals[1:])

@@ -577,12 +577,25 @@ class _Exprs:
         t = WIDE if p.wide_total else BIGINT
         if not nullable:
             contrib, excluded, trace = scored, None, scored
+        elif ip.missing == "dynamic":
+            # the strictest rule among the inputs missing in the row (batch_plan.by_missing)
+            missing = [(self._input_missing(x), int_lit(cx)) for x, cx in ip.by_missing]
+            contrib = case([(present, scored)] + missing, int_lit(0))
+            trace = case([(present, scored)] + missing)
+            kept = or_([present] + [m for m, _ in missing])
+            excluded = case([(kept, int_lit(0))], int_lit(ip.weight_units))
         else:
             miss = int_lit(ip.missing_contrib) if ip.missing == "add" else int_lit(0)
             contrib = case([(present, scored)], miss)
             excluded = case([(present, int_lit(0))], int_lit(ip.weight_units)) if ip.missing == "exclude" else None
             trace = contrib if ip.missing != "exclude" else case([(present, scored)])
         return exp.cast(contrib, t), excluded, case([(collected, num(1))], num(0)), exp.cast(trace, t)
+
+    def _input_missing(self, name: str) -> exp.Expression:
+        """The input has no data in the row (an input without a default)."""
+        if self.p.inputs[name].type.kind == "events":
+            return exp.Boolean(this=not self.g.events_given)
+        return is_null(self.g.value(self.p, name))
 
     def _bins(self, ip, v: V) -> exp.Expression:
         if ip.mapping:
