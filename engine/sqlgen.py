@@ -57,10 +57,21 @@ def _dialect(tree: exp.Expression, dialect: str) -> exp.Expression:
     |--------------------------------|-------------|-----------------------------|----------------|
     | drop the NULLs of an array     | LIST_FILTER | ARRAY_REMOVE(a, NULL)       | FILTER         |
     | 128-bit integer                | HUGEINT     | NUMERIC(38, 0)              | not supported  |
+    | a stage of the CTE chain       | CTE         | CTE … OFFSET 0 (a fence)    | CTE            |
     """
     tree = tree.copy()
 
     def fix(node):
+        if isinstance(node, exp.CTE) and dialect == "postgres":
+            # PostgreSQL inlines a CTE read once, and flattening the chain repeats each column's
+            # expression wherever the next stage reads it: exponential text (weihai.se_filling:
+            # 7 MB of plan, 58 s for 60 rows). OFFSET 0 keeps each stage a subquery of its own,
+            # evaluated once per row and streamed; MATERIALIZED writes every stage out and was
+            # 3x slower (the scorecard, 100k rows: 1.7 s against 5.5 s).
+            body = node.this
+            if isinstance(body, exp.Select) and body.args.get("offset") is None:
+                node.set("this", body.offset(0))
+            return node
         if isinstance(node, exp.ArrayFilter) and dialect == "postgres":
             return exp.ArrayRemove(this=node.this, expression=exp.Null())
         if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
@@ -139,19 +150,20 @@ def int_div(a, b, wide: bool = False):
 
 
 def and_(items):
-    items = list(items)
-    out = items[0]
-    for x in items[1:]:
-        out = exp.And(this=paren(out), expression=paren(x))
-    return out
+    """a AND b AND …, as a balanced tree (the same three-valued result; a shallow tree keeps
+    89 terms from nesting 89 levels deep in the text and in the planner)."""
+    return _tree(list(items), exp.And)
 
 
 def or_(items):
-    items = list(items)
-    out = items[0]
-    for x in items[1:]:
-        out = exp.Or(this=paren(out), expression=paren(x))
-    return out
+    return _tree(list(items), exp.Or)
+
+
+def _tree(items, op):
+    if len(items) == 1:
+        return items[0]
+    m = len(items) // 2
+    return op(this=paren(_tree(items[:m], op)), expression=paren(_tree(items[m:], op)))
 
 
 def not_(x):
@@ -260,12 +272,17 @@ def build(p: BatchPlan, *, source: str = "enterprises", events: Optional[str] = 
     conds = g.problems(p)
     conds += [(col(f"__{s.prefix}no_data"), s.prefix[:-1] + ":no_data")
               for s in g.used_plans(p) if s.thresholds is not None]
-    bad_other = or_([coalesce_false(c) for c, _ in conds]) if conds else exp.false()
-    no_data = exp.And(this=not_(bad_other), expression=col("__no_data"))
+    # COALESCE(a OR b OR …, FALSE) is true exactly when one of them is true
+    q.stage([exp.alias_(coalesce_false(or_([c for c, _ in conds])) if conds else exp.false(), "__bad_other",
+                        quoted=True)])
+    bad = paren(or_([col("__bad_other"), col("__no_data")]))
+    no_data = exp.And(this=not_(col("__bad_other")), expression=col("__no_data"))
     items = [case([(c, text(t))]) for c, t in conds] + [case([(no_data, text("no_data"))])]
-    q.stage([exp.alias_(paren(or_([bad_other, col("__no_data")])), "__bad", quoted=True),
-             exp.alias_(compact(items), "problems", quoted=True)])
-    return q.select(g.output(p) + [col("__bad"), col("problems")])
+    # the problems are listed for the rejected rows only, and the costly result columns are
+    # built for the others only
+    problems = case([(bad, compact(items))])
+    return q.select(g.output(p, kept=not_(bad)) + [exp.alias_(bad, "__bad", quoted=True),
+                                                     exp.alias_(problems, "problems", quoted=True)])
 
 
 @dataclass
@@ -401,14 +418,24 @@ class _Gen:
         if p.thresholds is not None:
             wide = p.wide_total
             t = WIDE if wide else BIGINT
-            total = balanced([exp.cast(c, t) for c in contribs]) if contribs else int_lit(0, wide)
+            # the sum (and the weight left out) in a stage of their own: the rounding reads
+            # them several times, and must not repeat the 89-term sum in the text
+            stage1.append(exp.alias_(balanced([exp.cast(c, t) for c in contribs]) if contribs else int_lit(0, wide),
+                                     pre + "total", quoted=True))
+            if excluded:
+                stage1.append(exp.alias_(balanced(excluded), pre + "excl", quoted=True))
+            total = col(pre + "total")
             if p.scale <= p.precision:
                 plain = mul(total, int_lit(10 ** (p.precision - p.scale), wide))
+            elif p.nonnegative:
+                # a >= 0, b = 10^k even: round_half_up(a / b) = (a + b/2) // b
+                b = 10 ** (p.scale - p.precision)
+                plain = int_div(add(total, int_lit(b // 2, wide)), int_lit(b, wide), wide)
             else:
                 plain = half_up_div(total, 10 ** (p.scale - p.precision), wide)
             if excluded:
-                excl = balanced(excluded)
-                weights = sub(int_lit(p.weight_total, wide), paren(excl))
+                excl = col(pre + "excl")
+                weights = sub(int_lit(p.weight_total, wide), excl)
                 # GREATEST(…, 1): the branch is not taken when no weight is left, but an engine may
                 # still evaluate it (DuckDB raises on a division by zero)
                 safe = exp.Greatest(this=paren(weights), expressions=[int_lit(1, wide)])
@@ -425,10 +452,10 @@ class _Gen:
             units = exp.cast(exp.Null(), BIGINT)
             no_data = exp.false()
             base_of = ex.grade_source
-        stage1 += [exp.alias_(units, pre + "units", quoted=True), exp.alias_(no_data, pre + "no_data", quoted=True),
-                   exp.alias_(exp.cast(balanced(collected) if collected else num(0), INT), pre + "collected",
-                              quoted=True)]
-        stages = [stage1, [exp.alias_(exp.cast(base_of(), INT), pre + "base", quoted=True)]]
+        stage1.append(exp.alias_(exp.cast(balanced(collected) if collected else num(0), INT), pre + "collected",
+                                 quoted=True))
+        stage2 = [exp.alias_(units, pre + "units", quoted=True), exp.alias_(no_data, pre + "no_data", quoted=True)]
+        stages = [stage1, stage2, [exp.alias_(exp.cast(base_of(), INT), pre + "base", quoted=True)]]
         stages.append([exp.alias_(coalesce_false(ex.condition(o.condition, "base")), f"{pre}o{k}", quoted=True)
                        for k, o in enumerate(p.checked.policy.overrides)])
         stages.append([exp.alias_(exp.cast(self._final(p, pre), INT), pre + "grade", quoted=True)])
@@ -464,7 +491,10 @@ class _Gen:
         return _measures_of(self, p, grade)
 
     # ---- output ---------------------------------------------------------------------
-    def output(self, p) -> list:
+    def output(self, p, kept=None) -> list:
+        """The result columns; the costly ones (lists, measures, contributions) are NULL where
+        `kept` is false (a rejected row, which goes to the rejects with its problems only)."""
+        only = (lambda e: e) if kept is None else (lambda e: case([(kept, e)]))  # noqa: E731
         out = [exp.alias_(col(self.id_column), self.id_column, quoted=True)]
         if p.thresholds is not None:
             out.append(exp.alias_(decimal_of(col("__units"), p.precision, 38 if p.wide_total else 18), "score",
@@ -474,20 +504,23 @@ class _Gen:
                                   quoted=True))
         out.append(exp.alias_(_grade_name(col("__grade"), p.grades), "grade", quoted=True))
         out.append(exp.alias_(_grade_name(col("__base"), p.grades), "base_grade", quoted=True))
-        out.append(exp.alias_(compact([case([(col(f"__o{k}"), text(o.name))])
-                                       for k, o in enumerate(p.checked.policy.overrides)]), "overrides", quoted=True))
-        out.append(exp.alias_(compact([case([(col(f"__a{k}"), text(a.name))])
-                                       for k, a in enumerate(p.checked.policy.alerts)]), "alerts", quoted=True))
+        out.append(exp.alias_(only(compact([case([(col(f"__o{k}"), text(o.name))])
+                                            for k, o in enumerate(p.checked.policy.overrides)])),
+                              "overrides", quoted=True))
+        out.append(exp.alias_(only(compact([case([(col(f"__a{k}"), text(a.name))])
+                                            for k, a in enumerate(p.checked.policy.alerts)])), "alerts", quoted=True))
         total = p.total_indicators
         out.append(exp.alias_(col("__collected"), "collected", quoted=True))
-        ratio = half_up_div(mul(col("__collected"), int_lit(10_000)), total, False) if total else int_lit(10_000)
+        # collected >= 0: round_half_up(c·10^4 / total) = (2·c·10^4 + total) // (2·total)
+        ratio = int_div(add(mul(col("__collected"), int_lit(20_000)), int_lit(total)), int_lit(2 * total)) \
+            if total else int_lit(10_000)
         out.append(exp.alias_(decimal_of(ratio, 4, 5), "completeness", quoted=True))
         if p.required is not None:
             numr, den = p.completeness_units()
             met = exp.true() if total == 0 else cmp(">=", mul(col("__collected"), int_lit(den)), int_lit(numr * total))
             out.append(exp.alias_(met, "completeness_met", quoted=True))
-        out.append(exp.alias_(case([(cmp("=", col("__grade"), num(k)), self._measures(p, g))
-                                    for k, g in enumerate(p.grades)]), "measures", quoted=True))
+        out.append(exp.alias_(only(case([(cmp("=", col("__grade"), num(k)), self._measures(p, g))
+                                         for k, g in enumerate(p.grades)])), "measures", quoted=True))
         for alias, s in p.used.items():
             pre = "__" + s.prefix
             out.append(exp.alias_(_grade_name(col(pre + "grade"), s.grades), f"{alias}.grade", quoted=True))
@@ -496,7 +529,7 @@ class _Gen:
                                       f"{alias}.score", quoted=True))
         if self.contributions:
             for ip in p.indicators:
-                out.append(exp.alias_(decimal_of(col(f"__contrib_{ip.index}"), p.scale, 38),
+                out.append(exp.alias_(only(decimal_of(col(f"__contrib_{ip.index}"), p.scale, 38)),
                                       f"contribution.{ip.name}", quoted=True))
         return out
 
@@ -562,7 +595,8 @@ class _Exprs:
                 collected = not_null(col(p.column(name)))
             else:
                 collected = present
-            nullable = name not in p.defaults
+            # a required input that is missing rejects the row: its contribution is never read
+            nullable = name not in p.defaults and ip.missing != "none"
         else:
             value = self.expr(s.operand if isinstance(s, n.Bins) else s.expr)
             present = not_null(value.expr)
@@ -586,7 +620,10 @@ class _Exprs:
             excluded = case([(kept, int_lit(0))], int_lit(ip.weight_units))
         else:
             miss = int_lit(ip.missing_contrib) if ip.missing == "add" else int_lit(0)
-            contrib = case([(present, scored)], miss)
+            # one CASE: the missing value first, then the bins (not a CASE inside a CASE)
+            contrib = exp.Case(ifs=[exp.If(this=not_(present), true=miss)] + [i.copy() for i in scored.args["ifs"]],
+                               default=scored.args.get("default")) \
+                if isinstance(scored, exp.Case) else case([(present, scored)], miss)
             excluded = case([(present, int_lit(0))], int_lit(ip.weight_units)) if ip.missing == "exclude" else None
             trace = contrib if ip.missing != "exclude" else case([(present, scored)])
         return exp.cast(contrib, t), excluded, case([(collected, num(1))], num(0)), exp.cast(trace, t)
