@@ -17,6 +17,7 @@ import orjson
 from engine import InputError, PolicyNotFound
 
 from . import audit
+from .columnar import CHUNK as COLUMNAR_CHUNK, MIN_RECORDS, columnar_run
 from .keys import Caller, jurisdiction_of
 from .policyset import PolicySet
 from .problems import CATALOGUE, TYPE_BASE, Problem
@@ -152,39 +153,85 @@ class Batch:
         self.records = 0
         self.evaluated = 0
 
+    def chunk_size(self, per_record: int) -> int:
+        """Records per chunk: `per_record` on the per-record path, more through the columnar plan
+        (whose cost is mostly per chunk)."""
+        if not self.explain and columnar_run(self.ev, self.as_of) is not None:
+            return COLUMNAR_CHUNK
+        return per_record
+
     def run_chunk(self, items: list) -> tuple[list[dict], list[dict], audit.Event]:
-        """items: (index, parsed object or a refusal dict) → (answers as JSON bytes, records, audit event)."""
-        answers, rows = [], []
+        """items: (index, parsed object or a refusal dict) → (answers as JSON bytes, records, audit event).
+        A chunk of MIN_RECORDS or more goes through the columnar plan when the policy allows it."""
         now = utcnow()
         digest = hashlib.sha256()
-        ev, caller, as_of, explain, batch_id = self.ev, self.caller, self.as_of, self.explain, self.id
-        for index, obj, refused in items:
-            if refused is not None:
-                answers.append(orjson.dumps({"index": index, "error": refused}))
-                continue
-            problems = item_problems(obj)
-            eid = obj.get("enterprise_id") if type(obj) is dict else None
-            if problems:
-                answers.append(orjson.dumps({"index": index, "enterprise_id": eid if type(eid) is str else None,
-                                             "error": refusal("invalid-request", problems)}))
-                continue
-            try:
-                done = evaluate(ev, caller, as_of, explain, eid, obj["inputs"], f"{batch_id}.{index}", now,
-                                (batch_id, index))
-            except InputError as exc:
-                answers.append(orjson.dumps({"index": index, "enterprise_id": eid,
-                                             "error": refusal("invalid-input", _input_problems(exc))}))
-                continue
-            answers.append(done.response_bytes(index=index))
-            rows.append(done.row)
-            digest.update(f"{done.row['id']}:{done.row['input_sha256']}:{done.row['result_sha256']}\n".encode())
+        run = columnar_run(self.ev, self.as_of) if len(items) >= MIN_RECORDS and not self.explain else None
+        if run is None:
+            answers, rows, evaluated = [], [], 0
+            for item in items:
+                evaluated += self._one(item, now, answers, rows)
+        else:
+            answers, rows, evaluated = self._columnar(run, items, now)
+        for row in rows:
+            digest.update(f"{row['id']}:{row['input_sha256']}:{row['result_sha256']}\n".encode())
         first = items[0][0] if items else self.records
         self.records += len(items)
-        self.evaluated += len(rows)
-        event = _event(caller, ev, "evaluate_batch", {
-            "batch_id": batch_id, "first_index": first, "records": len(items), "evaluated": len(rows),
-            "as_of": as_of.isoformat(), "digest": digest.hexdigest()})
+        self.evaluated += evaluated
+        event = _event(self.caller, self.ev, "evaluate_batch", {
+            "batch_id": self.id, "first_index": first, "records": len(items), "evaluated": evaluated,
+            "as_of": self.as_of.isoformat(), "digest": digest.hexdigest()})
         return answers, rows, event
+
+    def _one(self, item: tuple, now: str, answers: list, rows: list) -> int:
+        """One record on the per-record path: its answer appended (and its record); 1 if evaluated."""
+        index, obj, refused = item
+        if refused is not None:
+            answers.append(orjson.dumps({"index": index, "error": refused}))
+            return 0
+        problems = item_problems(obj)
+        eid = obj.get("enterprise_id") if type(obj) is dict else None
+        if problems:
+            answers.append(orjson.dumps({"index": index, "enterprise_id": eid if type(eid) is str else None,
+                                         "error": refusal("invalid-request", problems)}))
+            return 0
+        try:
+            done = evaluate(self.ev, self.caller, self.as_of, self.explain, eid, obj["inputs"],
+                            f"{self.id}.{index}", now, (self.id, index))
+        except InputError as exc:
+            answers.append(orjson.dumps({"index": index, "enterprise_id": eid,
+                                         "error": refusal("invalid-input", _input_problems(exc))}))
+            return 0
+        answers.append(done.response_bytes(index=index))
+        rows.append(done.row)
+        return 1
+
+    def _columnar(self, run, items: list, now: str) -> tuple[list, list, int]:
+        """The chunk through the columnar plan (api/columnar.py): one record for the records it
+        evaluated — their answers, a fingerprint of their inputs and of the answers — and the
+        per-record path for the rest (docs/api.md, Batches)."""
+        done, shas, fallback = run.answer(items, self.id)
+        answers: list = [None] * len(items)
+        for r, a in done.items():
+            answers[r] = a
+        rows: list = []
+        evaluated = len(done)
+        for r in fallback:
+            out: list = []
+            evaluated += self._one(items[r], now, out, rows)
+            answers[r] = out[0]
+        if done:
+            c = self.ev.checked
+            positions = sorted(done)
+            first, last = items[positions[0]][0], items[positions[-1]][0]
+            inputs = hashlib.sha256("".join(f"{items[r][0]}:{shas[r]}\n" for r in positions).encode()).hexdigest()
+            stored = b"[" + b",".join(done[r] for r in positions) + b"]"
+            rows.append({"id": f"{self.id}.{first}-{last}", "batch_id": self.id, "batch_index": first,
+                         "caller_id": self.caller.id, "jurisdiction": jurisdiction_of(c.id), "policy_id": c.id,
+                         "policy_version": c.version, "policy_sha256": c.sha256, "as_of": self.as_of.isoformat(),
+                         "enterprise_id": None, "input_sha256": inputs, "grade": None, "score": None,
+                         "result": stored.decode("utf-8"), "result_sha256": hashlib.sha256(stored).hexdigest(),
+                         "created_at": now})
+        return answers, rows, evaluated
 
     def summary(self) -> dict:
         return {"records": self.records, "evaluated": self.evaluated, "refused": self.records - self.evaluated}

@@ -20,7 +20,8 @@ from ..schemas import (EVALUATION_REQUEST_EXAMPLE, WEIHAI_INPUTS, BatchResult, E
 router = APIRouter(tags=["evaluations"])
 hot = APIRouter(tags=["evaluations"], route_class=DirectRoute)     # the two evaluation endpoints
 
-CHUNK = 2000              # records evaluated, recorded and released together in a batch
+CHUNK = 2000              # records evaluated, recorded and released together in a batch (per record;
+                          # through the columnar plan, api/columnar.CHUNK)
 _ONE_BODY = {**EVALUATION_OPENAPI, "requestBody": {"required": True, "content": {"application/json": {
     "schema": EvaluationRequest.model_json_schema(), "example": EVALUATION_REQUEST_EXAMPLE}}}}
 _BATCH_BODY = {**EVALUATION_OPENAPI, "requestBody": {"required": True, "content": {
@@ -81,8 +82,9 @@ async def evaluate_batch(policy_id: PolicyId, call: EvaluationContext, request: 
                       "split it, or stream it as NDJSON")
     batch = evals.Batch(policies, caller, policy_id, version, as_of, explain)
     answers = []
-    for start in range(0, len(items), CHUNK):
-        chunk = [(i, obj, None) for i, obj in enumerate(items[start:start + CHUNK], start)]
+    size = batch.chunk_size(CHUNK)
+    for start in range(0, len(items), size):
+        chunk = [(i, obj, None) for i, obj in enumerate(items[start:start + size], start)]
         out, rows, event = await run_in_threadpool(batch.run_chunk, chunk)
         await service.recorder.record_large(rows, [event])
         answers += out
@@ -93,6 +95,7 @@ async def evaluate_batch(policy_id: PolicyId, call: EvaluationContext, request: 
 async def _ndjson(request: Request, service, batch: evals.Batch, limit: int):
     """Read lines, evaluate them CHUNK at a time, record, then write their answers."""
     pending, index, buffer = [], 0, b""
+    size = batch.chunk_size(CHUNK)
 
     async def flush():
         nonlocal pending
@@ -112,7 +115,7 @@ async def _ndjson(request: Request, service, batch: evals.Batch, limit: int):
                     raise Problem("too-large", f"a batch holds at most {limit} records; the rest were not read")
                 pending.append(_parse_line(index, line))
                 index += 1
-                if len(pending) >= CHUNK:
+                if len(pending) >= size:
                     yield await flush()
         if buffer.strip():
             if index >= limit:
