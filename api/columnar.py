@@ -48,15 +48,21 @@ _cache: dict = {}
 
 def columnar_run(ev, as_of: dt.date) -> Optional["ColumnarRun"]:
     """The compiled run of evaluator `ev`'s policy on `as_of`, or None when the plan does not
-    take the policy (it uses other policies, or has lasting overrides: docs/batch.md)."""
+    take the policy (lasting overrides, docs/batch.md; a used policy that uses another)."""
     c = ev.checked
-    key = (c.id, c.version, c.sha256, as_of)
+    used = {}
+    for alias, sub in c.used.items():
+        found = ev._resolve_used(sub.id, as_of) if ev._resolve_used is not None else None
+        used[alias] = found.checked if found is not None else sub
+    key = (c.id, c.version, c.sha256, as_of, tuple((a, u.sha256) for a, u in used.items()))
     if key in _cache:
         return _cache[key]
     run = None
-    if not c.policy.uses:
+    if not any(u.policy.uses for u in used.values()):
         try:
-            run = ColumnarRun(ev, compile_batch(c, as_of, events_given=True), as_of)
+            batch = compile_batch(c, as_of, resolve_used=lambda pid, on: next(
+                (u for u in used.values() if u.id == pid), None), events_given=True)
+            run = ColumnarRun(ev, batch, as_of)
         except Unsupported:
             run = None
     if len(_cache) >= 64:
@@ -133,7 +139,7 @@ class Templates:
             measures_bytes = self._measures[measures] = orjson.dumps(orjson.loads(measures))
         tail += b',"overrides":' + orjson.dumps([_override_json(o) for o in fired]) + \
             b',"measures":' + measures_bytes + b',"alerts":' + orjson.dumps([_alert_json(a) for a in alerted]) + \
-            b',"completeness":' + orjson.dumps(self.completeness(collected)) + b"}"
+            b',"completeness":' + orjson.dumps(self.completeness(collected))
         found = self._parts[key] = (middle, tail)
         return found
 
@@ -142,12 +148,15 @@ class ColumnarRun:
     def __init__(self, ev, batch, as_of: dt.date):
         self.ev = ev
         self.batch = batch
-        self.plan = batch.plan
+        self.plan = p = batch.plan
         self.templates = Templates(ev, as_of)
-        inputs = ev.checked.inputs
-        self.known = frozenset(inputs)
-        self.columns = [(name, decl.type.kind) for name, decl in inputs.items() if decl.type.kind != "events"]
-        self.events = [name for name, decl in inputs.items() if decl.type.kind == "events"]
+        self.known = frozenset(p.inputs) | frozenset(p.used)
+        self.sub_known = {alias: frozenset(sub.inputs) for alias, sub in p.used.items()}
+        # (column, alias or None, input name, kind) for every input column, used policies' included
+        self.columns = [(p.column(name), None, name, decl.type.kind) for name, decl in p.inputs.items()]
+        for alias, sub in p.used.items():
+            self.columns += [(sub.column(name), alias, name, decl.type.kind) for name, decl in sub.inputs.items()]
+        self.used = [(alias, sub.checked, sub.thresholds is not None) for alias, sub in p.used.items()]
 
     # ---- the frame ---------------------------------------------------------------------
     def frame(self, inputs: list, ok: list) -> tuple:
@@ -158,9 +167,27 @@ class ColumnarRun:
         for r, inp in enumerate(inputs):
             if ok[r] and not known.issuperset(inp):
                 ok[r] = False
+        subs = {}
+        for alias, names in self.sub_known.items():
+            values = list(map(dict.get, inputs, repeat(alias, size)))
+            for r, v in enumerate(values):
+                if type(v) is not dict or not names.issuperset(v):
+                    ok[r] = False               # the evaluator refuses it, or names what is unknown
+                    values[r] = {}
+            subs[alias] = values
         cols = {"id": pl.Series("id", range(size), dtype=pl.Int64)}
-        for name, kind in self.columns:
-            values = list(map(dict.get, inputs, repeat(name, size)))
+        ids, names, dates = [], [], []
+        for col, alias, name, kind in self.columns:
+            values = list(map(dict.get, inputs if alias is None else subs[alias], repeat(name, size)))
+            if kind == "events":
+                for r, v in enumerate(values):
+                    if type(v) is not list or not all(type(d) is str for d in v):
+                        ok[r] = False           # absent (the missing rule decides) or objects
+                        continue
+                    ids += [r] * len(v)
+                    names += [col] * len(v)
+                    dates += v
+                continue
             allowed = _ALLOWED[kind]
             types = set(map(type, values))
             types.discard(type(None))
@@ -179,19 +206,9 @@ class ColumnarRun:
                     if type(v) is int and not -_I64 <= v < _I64:
                         ok[r] = False
                         values[r] = None
-            cols[name] = pl.Series(name, values, dtype=_DTYPES[kind], strict=False)
+            cols[col] = pl.Series(col, values, dtype=_DTYPES[kind])    # (only the allowed types left)
         events = None
-        if self.events:
-            ids, names, dates = [], [], []
-            for name in self.events:
-                for r, inp in enumerate(inputs):
-                    v = inp.get(name)
-                    if type(v) is not list or not all(type(d) is str for d in v):
-                        ok[r] = False           # absent (the missing rule decides) or objects
-                        continue
-                    ids += [r] * len(v)
-                    names += [name] * len(v)
-                    dates += v
+        if self.plan.events_inputs():
             events = self.batch.event_counts(pl.DataFrame({"id": ids, "input": names, "date": dates},
                                                           schema={"id": pl.Int64, "input": pl.String,
                                                                   "date": pl.String}))
@@ -214,18 +231,25 @@ class ColumnarRun:
         frame, events = self.frame(inputs, ok)
         keep = pl.Series(ok)
         frame = frame.filter(keep)
-        results, _ = self.batch.evaluate(frame, events)
+        try:
+            results, _ = self.batch.evaluate(frame, events)
+        except Unsupported:                    # (a chunk the plan cannot take: every record per record)
+            return {}, {}, list(range(size))
         out = results.select(
             pl.col("id"),
             pl.col("score").cast(pl.String),
             pl.col("grade").cast(pl.String), pl.col("base_grade").cast(pl.String),
             pl.col("overrides").list.join("\x1f"), pl.col("alerts").list.join("\x1f"),
-            pl.col("collected"), pl.col("measures").cast(pl.String))
+            pl.col("collected"), pl.col("measures").cast(pl.String),
+            *[pl.col(f"{alias}.grade").cast(pl.String) for alias, _, _ in self.used],
+            *[pl.col(f"{alias}.score").cast(pl.String) for alias, _, scored in self.used if scored])
         t = self.templates
         head, parts = t.head, t.parts
         by_score = t.by_score
         answers, shas = {}, {}
-        for r, score, grade, base, fired, alerted, collected, measures in zip(*(s.to_list() for s in out.get_columns())):
+        used = self.used
+        for r, score, grade, base, fired, alerted, collected, measures, *rest in \
+                zip(*(s.to_list() for s in out.get_columns())):
             index, obj, _ = items[r]
             middle, tail = parts(grade, base, fired, alerted, collected, measures)
             i = str(index).encode()
@@ -237,6 +261,13 @@ class ColumnarRun:
                 result = head + b'"' + s + b'"' + middle + s + tail
             else:
                 result = head + b"null" + middle + tail
+            if used:
+                scores = iter(rest[len(used):])
+                result += b',"used":' + orjson.dumps({
+                    alias: {"policy": c.id, "version": c.version, "grade": g,
+                            "score": next(scores) if scored else None}
+                    for (alias, c, scored), g in zip(used, rest)})
+            result += b"}"
             sha = hashlib.sha256(orjson.dumps(inputs[r], option=_SORTED)).hexdigest()
             answers[r] = (b'{"index":' + i + b',"evaluation_id":"' + batch_id.encode() + b"." + i +
                           b'","enterprise_id":' + (b"null" if eid is None else orjson.dumps(eid)) +

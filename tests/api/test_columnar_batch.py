@@ -28,18 +28,24 @@ URL = f"/v1/policies/{WEIHAI}/evaluations/batch"
 
 
 def _records(checked, frame: pl.DataFrame, events) -> list[dict]:
-    """The population as request inputs: nulls left out, dates as text, every events input a list."""
+    """The population as request inputs: nulls left out, dates as text, every events input a
+    list, a used policy's columns `alias.input` nested under `alias`."""
     dates: dict = {}
     if events is not None:
         for row in events.sort("date").iter_rows(named=True):
             if row["date"] is not None:
                 dates.setdefault(row["id"], {}).setdefault(row["input"], []).append(row["date"].isoformat())
-    names = [k for k, i in checked.inputs.items() if i.type.kind == "events"] if events is not None else []
+    names = [] if events is None else \
+        [k for k, i in checked.inputs.items() if i.type.kind == "events"] + \
+        [f"{a}.{k}" for a, u in checked.used.items() for k, i in u.inputs.items() if i.type.kind == "events"]
     out = []
     for row in frame.iter_rows(named=True):
-        rec = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in row.items() if k != "id" and v is not None}
-        for name in names:
-            rec[name] = dates.get(row["id"], {}).get(name, [])
+        rec = {alias: {} for alias in checked.used}
+        values = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in row.items() if k != "id" and v is not None}
+        values.update({name: dates.get(row["id"], {}).get(name, []) for name in names})
+        for k, v in values.items():
+            alias, _, name = k.rpartition(".")
+            (rec[alias] if alias else rec)[name] = v
         out.append(rec)
     return out
 
@@ -64,6 +70,11 @@ def _spoil(checked, recs: list[dict]) -> list:
     items[5] = {"enterprise_id": "e5", "inputs": dict(recs[5], 未知=1)}
     items[9] = ["not", "an", "object"]
     items[11] = {"enterprise_id": 12, "inputs": recs[11]}
+    for alias, used in checked.used.items():            # a used policy's inputs: not an object,
+        first = next(iter(used.inputs))                  # an unknown input, a wrong value
+        items[15]["inputs"] = dict(items[15]["inputs"], **{alias: "x"})
+        items[17]["inputs"] = dict(items[17]["inputs"], **{alias: dict(recs[17][alias], 未知=1)})
+        items[19]["inputs"] = dict(items[19]["inputs"], **{alias: dict(recs[19][alias], **{first: [1]})})
     return items
 
 
