@@ -7,6 +7,7 @@
     service.py     what a worker holds: settings, store, key cache, policy set, recorder
     policyset.py   the policies in service, compiled once, swapped whole on reload / publish
     evaluations.py evaluating for a caller: the answer, its record, its audit event
+    columnar.py    large batch chunks on the columnar plan, answers from per-policy JSON templates
     publishing.py  checking and publishing policy texts
     recorder.py    group commit of records and audit events before results are released
     audit.py       the hash-chained audit log and its verification
