@@ -122,6 +122,8 @@ class Templates:
         found = self._parts.get(key)
         if found is not None:
             return found
+        if len(self._parts) >= 100_000:        # (many alerts × many counts: keep the memory bounded)
+            self._parts.clear()
         c = self.ev.checked
         fired = [self.overrides[x] for x in overrides.split("\x1f")] if overrides else []
         alerted = [self.alerts[x] for x in alerts.split("\x1f")] if alerts else []
