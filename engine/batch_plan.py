@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Optional
 
 from . import nodes as n
+from .compiler import default_value as _evaluator_default
 from .checker.context import CheckedPolicy, IndicatorSpec
 from .result import measure_json
 from .semantics import decimal_places, scaled, window_bounds
@@ -285,21 +286,8 @@ def _measure_key(item) -> tuple:
 
 
 def default_value(i: n.Input):
-    """The default as the evaluator holds it (engine/compiler.py: _default_value)."""
-    d = i.default
-    if isinstance(d, n.Number):
-        return int(d.value) if i.type.kind == "count" else float(d.value)
-    if isinstance(d, n.Percent):
-        return float(d.value)
-    if isinstance(d, n.BoolLit):
-        return d.value
-    if isinstance(d, n.Symbol):
-        return d.name
-    if isinstance(d, n.DateLit):
-        return d.value
-    if isinstance(d, n.DateList):
-        return tuple(sorted(d.dates))
-    return None
+    """The default as the evaluator holds it."""
+    return _evaluator_default(i)
 
 
 def _indicator_plan(p: BatchPlan, k: int, spec: IndicatorSpec) -> IndicatorPlan:

@@ -59,7 +59,7 @@ class Evaluator:
         used_grades = {alias: c.grades for alias, c in checked.used.items()}
         inputs = checked.inputs
 
-        self._defaults = {name: _default_value(i) for name, i in inputs.items() if i.default is not None
+        self._defaults = {name: default_value(i) for name, i in inputs.items() if i.default is not None
                           and not isinstance(i.default, n.MissingLit)}
         self._parsers = {name: (parse_date if i.type.kind == "date" else parse_events)
                          for name, i in inputs.items() if i.type.kind in ("date", "events")}
@@ -258,13 +258,7 @@ def _lasting_trigger(o: n.Override, cond):
 
 
 def _counted_events(e) -> set:
-    if isinstance(e, n.CountEvents):
-        return {e.events.name}
-    if isinstance(e, tuple):
-        return set().union(*(_counted_events(x) for x in e)) if e else set()
-    if hasattr(e, "__dataclass_fields__"):
-        return set().union(*(_counted_events(getattr(e, f)) for f in e.__dataclass_fields__ if f != "span"))
-    return set()
+    return {x.events.name for x in n.walk(e) if isinstance(x, n.CountEvents)}
 
 
 def _measure_key(item) -> tuple:
@@ -287,7 +281,8 @@ def _choose_measures(entries, env) -> tuple:
 
 # ---- code generation ---------------------------------------------------------------------
 
-def _default_value(i: n.Input):
+def default_value(i: n.Input):
+    """An input's default as the evaluator (and every batch backend) holds it."""
     d = i.default
     if isinstance(d, n.Number):
         v = d.value

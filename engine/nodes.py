@@ -13,6 +13,21 @@ from typing import Optional, Union
 from .diagnostics import NO_SPAN, Span
 
 
+def walk(node):
+    """`node` and every node below it, depth first; tuples are looked into, spans left out.
+    The one traversal the checker passes and backends share to find references in a tree."""
+    if isinstance(node, tuple):
+        for x in node:
+            yield from walk(x)
+        return
+    if not hasattr(node, "__dataclass_fields__"):
+        return
+    yield node
+    for f in node.__dataclass_fields__:
+        if f != "span":
+            yield from walk(getattr(node, f))
+
+
 def _span():
     return field(default=NO_SPAN, compare=False, repr=False, kw_only=True)
 

@@ -658,32 +658,13 @@ class Conditions:
 
 
 def _refs(expr) -> dict:
-    found = {"inputs": set(), "result": False}
-
-    def walk(x):
-        if isinstance(x, n.InputRef):
-            found["inputs"].add(x.name)
-        elif isinstance(x, (n.UsedRef, n.ScoreRef)):
-            found["result"] = True
-        if isinstance(x, tuple):
-            for y in x:
-                walk(y)
-        elif hasattr(x, "__dataclass_fields__"):
-            for f in x.__dataclass_fields__:
-                if f != "span":
-                    walk(getattr(x, f))
-    walk(expr)
-    return found
+    nodes = list(n.walk(expr))
+    return {"inputs": {x.name for x in nodes if isinstance(x, n.InputRef)},
+            "result": any(isinstance(x, (n.UsedRef, n.ScoreRef)) for x in nodes)}
 
 
 def _uses_grade(expr) -> bool:
-    if isinstance(expr, n.GradeRef):
-        return True
-    if isinstance(expr, tuple):
-        return any(_uses_grade(x) for x in expr)
-    if hasattr(expr, "__dataclass_fields__"):
-        return any(_uses_grade(getattr(expr, f)) for f in expr.__dataclass_fields__ if f != "span")
-    return False
+    return any(isinstance(x, n.GradeRef) for x in n.walk(expr))
 
 
 # ---- sizes ------------------------------------------------------------------------------------

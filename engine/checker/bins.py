@@ -55,22 +55,8 @@ def _indicator(ctx: Context, ind: n.Indicator, group, weight: Decimal) -> None:
 
 
 def _inputs_of(e) -> set:
-    found = set()
-
-    def walk(x):
-        if isinstance(x, n.InputRef):
-            found.add(x.name)
-        elif isinstance(x, n.UsedRef):
-            found.add(x.alias)
-        elif isinstance(x, tuple):
-            for y in x:
-                walk(y)
-        elif hasattr(x, "__dataclass_fields__"):
-            for f in x.__dataclass_fields__:
-                if f != "span":
-                    walk(getattr(x, f))
-    walk(e)
-    return found
+    return {x.name if isinstance(x, n.InputRef) else x.alias
+            for x in n.walk(e) if isinstance(x, (n.InputRef, n.UsedRef))}
 
 
 def _domain(ctx: Context, operand, integer: bool) -> Interval:

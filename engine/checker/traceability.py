@@ -59,15 +59,8 @@ def _need(ctx: Context, span, what: str, *provenances) -> None:
 
 
 def _has_number(e) -> bool:
-    if isinstance(e, (n.Number, n.Percent, n.Duration)):
-        return True
-    if isinstance(e, n.CountEvents):
-        return True     # the window length is a number
-    if isinstance(e, tuple):
-        return any(_has_number(x) for x in e)
-    if hasattr(e, "__dataclass_fields__"):
-        return any(_has_number(getattr(e, f)) for f in e.__dataclass_fields__ if f != "span")
-    return False
+    # a count's window length is a number too
+    return any(isinstance(x, (n.Number, n.Percent, n.Duration, n.CountEvents)) for x in n.walk(e))
 
 
 def _requirement_has_number(r: n.Requirement) -> bool:
@@ -75,16 +68,6 @@ def _requirement_has_number(r: n.Requirement) -> bool:
 
 
 def _list_assumptions(ctx: Context, p: n.Policy) -> None:
-    def walk(x):
-        if isinstance(x, n.Provenance):
-            if x.kind == "assumed":
-                ctx.diags.info("assumption", x.text, x.span)
-            return
-        if isinstance(x, tuple):
-            for y in x:
-                walk(y)
-        elif hasattr(x, "__dataclass_fields__"):
-            for f in x.__dataclass_fields__:
-                if f != "span":
-                    walk(getattr(x, f))
-    walk(p)
+    for x in n.walk(p):
+        if isinstance(x, n.Provenance) and x.kind == "assumed":
+            ctx.diags.info("assumption", x.text, x.span)
