@@ -183,7 +183,17 @@ def _mask_to_names(mask: pl.Series, names: list) -> pl.Series:
     """A bit mask per row (bit k: item k fired) → the list of the names that fired, in order.
     Only the masks present in the chunk are spelled out, once each."""
     table = {int(m): [nm for k, nm in enumerate(names) if int(m) >> k & 1] for m in mask.unique().to_list()}
-    return mask.replace_strict(table, return_dtype=pl.List(pl.String))
+    dtype = pl.List(pl.String)
+    if not table:
+        return pl.Series(mask.name, [], dtype=dtype)
+    if len(table) > 16:
+        return mask.replace_strict(table, return_dtype=dtype)
+    # a few distinct masks (the usual case): a chain of list literals, measured 3x faster
+    chain = None
+    for m, items in table.items():
+        cond = pl.col("m") == m
+        chain = (pl.when(cond) if chain is None else chain.when(cond)).then(pl.lit(items, dtype=dtype))
+    return mask.to_frame("m").select(chain.alias(mask.name)).to_series()
 
 
 class _Chunk:
@@ -193,7 +203,8 @@ class _Chunk:
         self.batch = batch
         self.df = df
         self.events_given = events_given
-        self.nulls = {c for c, k in zip(df.columns, df.null_count().row(0)) if k}
+        self.null_counts = dict(zip(df.columns, df.null_count().row(0)))
+        self.nulls = {c for c, k in self.null_counts.items() if k}
         self.never_no_data: set = set()     # prefixes of the policies whose no_data is never true
         self.collected_const = None
 
@@ -205,19 +216,7 @@ class _Chunk:
         out = []
         for sub in plan.used.values():
             out += self.checks(sub)
-        numeric_cols = [plan.column(k) for k, i in plan.inputs.items()
-                        if i.type.kind in ("count", "number", "ratio") and plan.column(k) in self.df.columns]
-        stats = {}
-        if numeric_cols:
-            aggs = []
-            for c in numeric_cols:
-                x = pl.col(c)
-                if self.df.schema[c].is_float():
-                    aggs += [x.nan_min().alias(f"{c}:min"), x.nan_max().alias(f"{c}:max")]
-                else:
-                    aggs += [x.min().alias(f"{c}:min"), x.max().alias(f"{c}:max")]
-            row = self.df.select(aggs).row(0)
-            stats = {c: row[2 * k: 2 * k + 2] for k, c in enumerate(numeric_cols)}
+        stats = self._stats(plan)
         for name, decl in plan.inputs.items():
             col = plan.column(name)
             t = decl.type
@@ -229,21 +228,22 @@ class _Chunk:
             if col in self.nulls and name not in plan.defaults and decl.missing.kind == "required":
                 out.append((x.is_null(), f"{col}:missing_required"))
             if k in ("count", "number", "ratio"):
-                lo, hi = stats.get(col, (None, None))
-                if lo is None:
+                st = stats.get(col)
+                if st is None:
                     continue                    # every value is null
                 dtype = self.df.schema[col]
                 is_float = dtype.is_float()
-                # NaN poisons both: then nothing is known of the range, every check stays
-                unknown = is_float and (math.isnan(lo) or math.isnan(hi))
+                # a sum that is not finite: a NaN or an infinity (or a huge sum): check everything
+                unknown = is_float and not math.isfinite(st["sum"])
+                lo, hi = st.get("min"), st.get("max")
+                low, high = _bounds(decl)
                 if k == "count":
                     if unknown or lo < 0:
                         out.append((x < 0, f"{col}:out_of_domain"))
                 else:
                     finite = x.is_between(-FINITE, FINITE)
-                    if is_float and (unknown or not (-FINITE <= lo and hi <= FINITE)):
+                    if unknown:
                         out.append((~finite, f"{col}:wrong_type"))
-                    low, high = (0, 1) if k == "ratio" else (t.low, t.high)
                     conds = []
                     if low is not None and (unknown or lo < low):
                         conds.append(x < float(low))
@@ -259,6 +259,8 @@ class _Chunk:
             elif k in ("enum", "grade"):
                 members = list(t.members) if k == "enum" else list(plan.grades)
                 dtype = self.df.schema[col]
+                if isinstance(dtype, pl.Enum) and set(dtype.categories.to_list()) <= set(members):
+                    continue                    # the column's type admits members only
                 x = x.cast(pl.String) if dtype != pl.String else x
                 out.append((x.is_not_null() & ~x.is_in(members), f"{col}:not_a_member"))
             elif k == "date" and self.df.schema[col] == pl.String:
@@ -269,6 +271,37 @@ class _Chunk:
             if name not in plan.defaults and plan.inputs[name].missing.kind != "required" and col in self.nulls:
                 # the evaluator cannot grade a record whose grade input is missing (docs/batch.md)
                 out.append((pl.col(col).is_null(), f"{col}:missing_required"))
+        return out
+
+    def _stats(self, plan: BatchPlan) -> dict:
+        """Per numeric column with a value, in one pass over the chunk, only what its checks
+        need: for a double, its sum (finite exactly when no NaN or infinity is there, barring
+        a sum that overflows, which is then checked in full); the minimum when its domain has a
+        lower bound, the maximum when it has an upper bound; both for a guarded integer."""
+        aggs, wanted = [], {}
+        for name, decl in plan.inputs.items():
+            col = plan.column(name)
+            if decl.type.kind not in ("count", "number", "ratio") or col not in self.df.columns:
+                continue
+            if self.null_counts.get(col, 0) == self.df.height:
+                continue
+            x = pl.col(col)
+            low, high = _bounds(decl)
+            guarded_int = name in plan.guarded and not self.df.schema[col].is_float()
+            need = {}
+            if self.df.schema[col].is_float():
+                need["sum"] = x.sum()
+            if low is not None or guarded_int:
+                need["min"] = x.min()
+            if high is not None or guarded_int:
+                need["max"] = x.max()
+            wanted[col] = list(need)
+            aggs += [e.alias(f"{col}:{what}") for what, e in need.items()]
+        row = self.df.select(aggs).row(0) if aggs else ()
+        out, k = {}, 0
+        for col, whats in wanted.items():
+            out[col] = dict(zip(whats, row[k:k + len(whats)]))
+            k += len(whats)
         return out
 
     def _in_batch_range(self, x: pl.Expr, kind: str, dtype) -> pl.Expr:
@@ -582,6 +615,12 @@ def _balanced(terms: list) -> pl.Expr:
         return terms[0]
     m = len(terms) // 2
     return _balanced(terms[:m]) + _balanced(terms[m:])
+
+
+def _bounds(decl) -> tuple:
+    """(low, high) of a numeric input's domain (None: unbounded)."""
+    t = decl.type
+    return {"count": (0, None), "ratio": (0, 1)}.get(t.kind, (t.low, t.high))
 
 
 def _parse_date(x: pl.Expr) -> pl.Expr:

@@ -685,11 +685,13 @@ class _Exprs:
         k = decl.type.kind
         x = self.g.value(p, e.name)
         if k == "count":
+            if e.name in p.guarded:
+                # beyond the bound the row is rejected; NULL keeps its arithmetic from overflowing
+                x = case([(cmp("<=", exp.Abs(this=x), int_lit(COUNT_LIMIT)), x)])
             return V("int", x, 0, Num("int", 0, COUNT_LIMIT))
         if k in ("number", "ratio"):
             if e.name in p.guarded:
-                units = exp.cast(exp.Round(this=mul(x, double(10 ** FLOAT_SCALE))), BIGINT)
-                return V("int", units, FLOAT_SCALE, p.num(e))
+                return V("int", _units_of_double(x), FLOAT_SCALE, p.num(e))
             return V("float", x)
         if k == "bool":
             return V("bool", x)
@@ -792,8 +794,7 @@ class _Exprs:
         if v.kind == "int":
             return v
         if v.kind == "float":
-            units = exp.cast(exp.Round(this=mul(v.expr, double(10 ** FLOAT_SCALE))), BIGINT)
-            return V("int", units, FLOAT_SCALE, as_int(Num("float")))
+            return V("int", _units_of_double(v.expr), FLOAT_SCALE, as_int(Num("float")))
         raise Unsupported(f"arithmetic on a {v.kind}", backend="sql")
 
     def e_And(self, e) -> V:
@@ -851,6 +852,14 @@ class _Exprs:
             return cmp("!=" if op == "=" else "=", a.expr, a.expr)
         s, wide = common_scale(a.num, b.num, e)
         return cmp(op, _rescale(a, s, wide), _rescale(b, s, wide))
+
+
+def _units_of_double(x: exp.Expression) -> exp.Expression:
+    """A double as an integer of 10^-6 units where |x| <= FLOAT_LIMIT; NULL for a NaN, an
+    infinity or a value beyond the bound (rows the checks reject), so that the cast cannot
+    fail the whole query."""
+    ok = cmp("<=", exp.Abs(this=x), double(FLOAT_LIMIT))
+    return case([(ok, exp.cast(exp.Round(this=mul(x, double(10 ** FLOAT_SCALE))), BIGINT))])
 
 
 def _rescale(v: V, s: int, wide: bool) -> exp.Expression:

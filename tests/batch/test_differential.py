@@ -23,7 +23,8 @@ AS_OF = dt.date(2024, 6, 30)
 
 
 def inject_invalid(checked, frame: pl.DataFrame, seed: int) -> pl.DataFrame:
-    """A few rows with a negative count, a ratio above 1, an unknown member, a required null."""
+    """A few rows with a negative count, a ratio above 1, a NaN or an infinite number, an
+    unknown member, a required null."""
     rng = np.random.default_rng(seed)
     n = frame.height
     cols = {}
@@ -33,6 +34,9 @@ def inject_invalid(checked, frame: pl.DataFrame, seed: int) -> pl.DataFrame:
         k = decl.type.kind
         rows = rng.choice(n, size=min(3, n), replace=False)
         s = frame[name]
+        if k in ("ratio", "number") and n >= 6:
+            more = rng.choice(np.setdiff1d(np.arange(n), rows), size=2, replace=False)
+            s = s.scatter(more[:1], float("nan")).scatter(more[1:], float("-inf") if seed % 2 else float("inf"))
         if k == "count":
             s = s.scatter(rows, -1)
         elif k == "ratio":
