@@ -171,7 +171,12 @@ def runs_list(ctx: typer.Context, runs_db: str = typer.Option("runs.db", "--runs
 def runs_diff(ctx: typer.Context, run_a: int = typer.Argument(...), run_b: int = typer.Argument(...)):
     """The grade transitions between two runs (rows: grade in RUN_A, columns: grade in RUN_B)."""
     from engine import runs
-    d = runs.transitions(ctx.obj, run_a, run_b)
+    try:
+        d = runs.transitions(ctx.obj, run_a, run_b)
+    except LookupError as exc:
+        known = ", ".join(str(r["id"]) for r in runs.list_runs(ctx.obj)) or "none"
+        err.print(f"error: {exc}; runs: {known}", markup=False)
+        raise typer.Exit(2)
     m = d["matrix"]
     grades = list(dict.fromkeys(list(d["a"]["grades"]) + list(d["b"]["grades"])))
     rows_ = grades + [g for g in m if g not in grades]
