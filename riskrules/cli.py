@@ -90,22 +90,7 @@ def eval_(policy: str = typer.Argument(..., help="policy id (e.g. weihai.food_pr
           policies: Path = typer.Option(Path("policies"), "--policies", help="the policy tree")):
     """Evaluate one enterprise and print the result as JSON."""
     on = _parse_date(as_of) if as_of else dt.date.today()
-    paths = [str(policies)]
-    if policy.endswith(".rules"):
-        paths.append(policy)
-    registry, diags = Registry.from_paths(paths)
-    policy_id = policy
-    if policy.endswith(".rules"):
-        found = [c for c in registry.all() if Path(c.file).resolve() == Path(policy).resolve()]
-        if not found:
-            _fail_with(diags, f"{policy} does not check clean")
-        policy_id, version = found[0].id, found[0].version
-    try:
-        ev = registry.evaluator(policy_id, version=version, on=on)
-    except LookupError as exc:
-        err.print(f"error: {exc.args[0] if exc.args else exc}; known policies: {', '.join(registry.ids())}",
-                  markup=False)
-        raise typer.Exit(2)
+    ev = resolve_evaluator(policy, policies, version, on)
     try:
         raw = sys.stdin.read() if input == "-" else Path(input).read_text(encoding="utf-8")
         record = json.loads(raw)
@@ -120,12 +105,29 @@ def eval_(policy: str = typer.Argument(..., help="policy id (e.g. weihai.food_pr
     print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
 
 
-def _fail_with(diags, message: str):
-    for d in diags:
-        if d.is_error:
-            err.print(dg.render_text(d), markup=False)
-    err.print(f"error: {message}", markup=False)
-    raise typer.Exit(1)
+def resolve_evaluator(policy: str, policies: Path, version: Optional[str], on: dt.date):
+    """The evaluator for a policy id (the version in force on `on`, or `version`) or for a .rules
+    file checked together with the tree it may use. Exits with the diagnostics if it is broken."""
+    paths = [str(policies)] if policies.exists() else []
+    if policy.endswith(".rules"):
+        paths.append(policy)
+    registry, diags = Registry.from_paths(paths)
+    policy_id = policy
+    if policy.endswith(".rules"):
+        found = [c for c in registry.all() if Path(c.file).resolve() == Path(policy).resolve()]
+        if not found:
+            for d in diags:
+                if d.is_error:
+                    err.print(dg.render_text(d), markup=False)
+            err.print(f"error: {policy} does not check clean", markup=False)
+            raise typer.Exit(1)
+        policy_id, version = found[0].id, found[0].version
+    try:
+        return registry.evaluator(policy_id, version=version, on=on)
+    except LookupError as exc:
+        err.print(f"error: {exc.args[0] if exc.args else exc}; known policies: {', '.join(registry.ids())}",
+                  markup=False)
+        raise typer.Exit(2)
 
 
 def _parse_date(text: str) -> dt.date:

@@ -17,34 +17,13 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from engine import diagnostics as dg
-from engine.loader import Registry
 
-from .cli import app, err, out
+from .cli import app, err, out, resolve_evaluator
 
 
 def _policy(policy: str, policies: Path, version: Optional[str], on: dt.date):
     """(checked policy, evaluator) for a policy id or a .rules file."""
-    paths = [str(policies)] if policies.exists() else []
-    if policy.endswith(".rules"):
-        paths.append(policy)
-    registry, diags = Registry.from_paths(paths)
-    policy_id = policy
-    if policy.endswith(".rules"):
-        found = [c for c in registry.all() if Path(c.file).resolve() == Path(policy).resolve()]
-        if not found:
-            for d in diags:
-                if d.is_error:
-                    err.print(dg.render_text(d), markup=False)
-            err.print(f"error: {policy} does not check clean", markup=False)
-            raise typer.Exit(1)
-        policy_id, version = found[0].id, found[0].version
-    try:
-        ev = registry.evaluator(policy_id, version=version, on=on)
-    except LookupError as exc:
-        err.print(f"error: {exc.args[0] if exc.args else exc}; known policies: {', '.join(registry.ids())}",
-                  markup=False)
-        raise typer.Exit(2)
+    ev = resolve_evaluator(policy, policies, version, on)
     return ev.checked, ev
 
 
