@@ -81,7 +81,7 @@ def _dialect(tree: exp.Expression, dialect: str) -> exp.Expression:
                 raise Unsupported("arithmetic that needs 128-bit integers", backend="spark",
                                   help="Spark's DECIMAL(38) division is not exact here")
         return node
-    return tree.transform(fix)
+    return tree.transform(fix, copy=False)
 
 
 # ---- small constructors --------------------------------------------------------------------
@@ -91,6 +91,16 @@ WIDE = exp.DataType.build("INT128", dialect="duckdb")
 DOUBLE = exp.DataType.build("DOUBLE")
 TEXT = exp.DataType.build("TEXT")
 INT = exp.DataType.build("INT")
+
+
+def cast(e: exp.Expression, to) -> exp.Cast:
+    """CAST without sqlglot's defensive copy of `e`: the tree is built from fresh nodes and
+    copied once, in render() (a copy per builder call made building quadratic)."""
+    return exp.cast(e, to, copy=False)
+
+
+def alias(e: exp.Expression, name: str, **kw) -> exp.Expression:
+    return exp.alias_(e, name, copy=False, **kw)
 
 
 def col(name: str) -> exp.Column:
@@ -106,7 +116,7 @@ def num(v) -> exp.Expression:
 
 
 def int_lit(v: int, wide: bool = False) -> exp.Expression:
-    return exp.cast(num(v), WIDE if wide else BIGINT)
+    return cast(num(v), WIDE if wide else BIGINT)
 
 
 def text(v: str) -> exp.Literal:
@@ -114,18 +124,15 @@ def text(v: str) -> exp.Literal:
 
 
 def double(v: float) -> exp.Expression:
-    return exp.cast(exp.Literal.number(repr(float(v))), DOUBLE)
+    return cast(exp.Literal.number(repr(float(v))), DOUBLE)
 
 
 def date_lit(d: dt.date) -> exp.Expression:
-    return exp.cast(text(d.isoformat()), exp.DataType.build("DATE"))
+    return cast(text(d.isoformat()), exp.DataType.build("DATE"))
 
 
 def case(pairs, default=None) -> exp.Case:
-    c = exp.Case()
-    for cond, value in pairs:
-        c = c.when(cond, value)
-    return c.else_(default) if default is not None else c
+    return exp.Case(ifs=[exp.If(this=cond, true=value) for cond, value in pairs], default=default)
 
 
 def paren(e):
@@ -146,7 +153,7 @@ def mul(a, b):
 
 def int_div(a, b, wide: bool = False):
     """Integer division of non-negative operands (truncation = floor there)."""
-    return exp.cast(exp.IntDiv(this=paren(a), expression=paren(b)), WIDE if wide else BIGINT)
+    return cast(exp.IntDiv(this=paren(a), expression=paren(b)), WIDE if wide else BIGINT)
 
 
 def and_(items):
@@ -185,8 +192,8 @@ def coalesce_false(x):
 def half_up_div(num_: exp.Expression, den, wide: bool) -> exp.Expression:
     """round(num / den) half away from zero, den > 0: sign(a)·floor((2|a| + b) / 2b)."""
     t = WIDE if wide else BIGINT
-    a = exp.cast(paren(num_), t)
-    d = int_lit(den, wide) if isinstance(den, int) else exp.cast(paren(den), t)
+    a = cast(paren(num_), t)
+    d = int_lit(den, wide) if isinstance(den, int) else cast(paren(den), t)
     two_d = mul(d, int_lit(2, wide))
     pos = int_div(add(mul(a, int_lit(2, wide)), d), two_d, wide)
     neg = exp.Neg(this=paren(int_div(add(mul(exp.Neg(this=paren(a)), int_lit(2, wide)), d), two_d, wide)))
@@ -202,15 +209,15 @@ def balanced(terms: list) -> exp.Expression:
 
 def compact(items: list) -> exp.Expression:
     """An array of the non-NULL items (names of fired overrides, problems …)."""
-    arr = exp.Array(expressions=[exp.cast(exp.Null(), TEXT)] + items)
+    arr = exp.Array(expressions=[cast(exp.Null(), TEXT)] + items)
     x = exp.to_identifier("x")
     return exp.ArrayFilter(this=arr, expression=exp.Lambda(this=not_null(exp.Column(this=x)), expressions=[x]))
 
 
 def decimal_of(units: exp.Expression, scale: int, precision: int = 18) -> exp.Expression:
     """Integer units of 10^-scale → DECIMAL(precision, scale), exactly (a product, no division)."""
-    step = exp.cast(exp.Literal.number(str(Decimal(1).scaleb(-scale))), exp.DataType.build(f"DECIMAL({scale + 1}, {scale})"))
-    return exp.cast(mul(exp.cast(units, exp.DataType.build(f"DECIMAL({precision}, 0)")), step),
+    step = cast(exp.Literal.number(str(Decimal(1).scaleb(-scale))), exp.DataType.build(f"DECIMAL({scale + 1}, {scale})"))
+    return cast(mul(cast(units, exp.DataType.build(f"DECIMAL({precision}, 0)")), step),
                     exp.DataType.build(f"DECIMAL({precision}, {scale})"))
 
 
@@ -235,16 +242,16 @@ class _Query:
             return
         prev = self.ctes[-1][0]
         name = f"s{len(self.ctes)}"
-        self.ctes.append((name, exp.select(exp.Star(), *columns).from_(exp.to_identifier(prev))))
+        self.ctes.append((name, exp.select(exp.Star(), *columns, copy=False).from_(exp.to_identifier(prev), copy=False)))
 
     @property
     def last(self) -> str:
         return self.ctes[-1][0]
 
     def select(self, columns: list) -> exp.Select:
-        q = exp.select(*columns).from_(exp.to_identifier(self.last))
-        for name, body in self.ctes:
-            q = q.with_(exp.to_identifier(name), as_=body)
+        q = exp.select(*columns, copy=False).from_(exp.to_identifier(self.last), copy=False)
+        q.set("with_", exp.With(expressions=[exp.CTE(this=body, alias=exp.TableAlias(this=exp.to_identifier(name)))
+                                             for name, body in self.ctes]))
         return q
 
 
@@ -253,11 +260,11 @@ def build(p: BatchPlan, *, source: str = "enterprises", events: Optional[str] = 
     """The query tree of plan `p` (see the module docstring)."""
     g = _Gen(p, events is not None, id_column, contributions)
     table = exp.to_table(source) if "." in source else exp.Table(this=exp.to_identifier(source, quoted=True))
-    first = exp.select(exp.Star()).from_(exp.alias_(table, "src", table=True))
+    first = exp.select(exp.Star()).from_(alias(table, "src", table=True))
     if events is not None and p.events_inputs():
         first = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("src")),
                            *[exp.Column(this=exp.to_identifier(c, quoted=True), table=exp.to_identifier("ev"))
-                             for c in g.event_columns()]).from_(exp.alias_(table, "src", table=True))
+                             for c in g.event_columns()]).from_(alias(table, "src", table=True))
         first = first.join(exp.Subquery(this=g.events_query(events), alias=exp.TableAlias(this=exp.to_identifier("ev"))),
                            join_type="LEFT",
                            on=cmp("=", exp.column(id_column, "src", quoted=True),
@@ -273,7 +280,7 @@ def build(p: BatchPlan, *, source: str = "enterprises", events: Optional[str] = 
     conds += [(col(f"__{s.prefix}no_data"), s.prefix[:-1] + ":no_data")
               for s in g.used_plans(p) if s.thresholds is not None]
     # COALESCE(a OR b OR …, FALSE) is true exactly when one of them is true
-    q.stage([exp.alias_(coalesce_false(or_([c for c, _ in conds])) if conds else exp.false(), "__bad_other",
+    q.stage([alias(coalesce_false(or_([c for c, _ in conds])) if conds else exp.false(), "__bad_other",
                         quoted=True)])
     bad = paren(or_([col("__bad_other"), col("__no_data")]))
     no_data = exp.And(this=not_(col("__bad_other")), expression=col("__no_data"))
@@ -281,8 +288,8 @@ def build(p: BatchPlan, *, source: str = "enterprises", events: Optional[str] = 
     # the problems are listed for the rejected rows only, and the costly result columns are
     # built for the others only
     problems = case([(bad, compact(items))])
-    return q.select(g.output(p, kept=not_(bad)) + [exp.alias_(bad, "__bad", quoted=True),
-                                                     exp.alias_(problems, "problems", quoted=True)])
+    return q.select(g.output(p, kept=not_(bad)) + [alias(bad, "__bad", quoted=True),
+                                                     alias(problems, "problems", quoted=True)])
 
 
 @dataclass
@@ -315,11 +322,11 @@ class _Gen:
         for w in self.p.all_windows():
             hit = and_([cmp("=", inp, text(w.input)), cmp(">", date, date_lit(w.start)),
                         cmp("<=", date, date_lit(w.end))])
-            aggs.append(exp.alias_(exp.cast(exp.Sum(this=case([(hit, num(1))], num(0))), BIGINT),
+            aggs.append(alias(cast(exp.Sum(this=case([(hit, num(1))], num(0))), BIGINT),
                                    f"__w{w.index}_{w.input}", quoted=True))
         for name in names:
             badc = and_([cmp("=", inp, text(name)), is_null(date)])
-            aggs.append(exp.alias_(cmp(">", exp.Max(this=case([(badc, num(1))], num(0))), num(0)),
+            aggs.append(alias(cmp(">", exp.Max(this=case([(badc, num(1))], num(0))), num(0)),
                                    f"__bad_{name}", quoted=True))
         idc = exp.column(self.id_column, quoted=True)
         tbl = exp.to_table(table) if "." in table else exp.Table(this=exp.to_identifier(table, quoted=True))
@@ -342,7 +349,7 @@ class _Gen:
             for name, decl in p.inputs.items():
                 if name in p.defaults and decl.type.kind != "events":
                     c = col(p.column(name))
-                    out.append(exp.alias_(exp.Coalesce(this=c, expressions=[_lit_value(p.defaults[name], decl)]),
+                    out.append(alias(exp.Coalesce(this=c, expressions=[_lit_value(p.defaults[name], decl)]),
                                           f"__v:{p.column(name)}", quoted=True))
         return out
 
@@ -392,7 +399,7 @@ class _Gen:
                 else:
                     units = exp.Round(this=mul(x, double(10 ** FLOAT_SCALE)))
                     ok = and_([cmp("<=", exp.Abs(this=x), double(FLOAT_LIMIT)),
-                               cmp("=", exp.Div(this=paren(exp.cast(units, DOUBLE)), expression=double(10 ** FLOAT_SCALE)), x)])
+                               cmp("=", exp.Div(this=paren(cast(units, DOUBLE)), expression=double(10 ** FLOAT_SCALE)), x)])
                     ok = or_([ok, not_(exp.Between(this=x, low=double(-FINITE), high=double(FINITE)))])
                 out.append((and_([not_null(x), not_(ok)]), f"{c}:out_of_batch_range"))
         if isinstance(p.grade_input, n.InputRef):
@@ -414,16 +421,16 @@ class _Gen:
                 excluded.append(x)
             collected.append(k)
             if self.contributions and not p.prefix:
-                stage1.append(exp.alias_(trace, f"__contrib_{ip.index}", quoted=True))
+                stage1.append(alias(trace, f"__contrib_{ip.index}", quoted=True))
         if p.thresholds is not None:
             wide = p.wide_total
             t = WIDE if wide else BIGINT
             # the sum (and the weight left out) in a stage of their own: the rounding reads
             # them several times, and must not repeat the 89-term sum in the text
-            stage1.append(exp.alias_(balanced([exp.cast(c, t) for c in contribs]) if contribs else int_lit(0, wide),
+            stage1.append(alias(balanced([cast(c, t) for c in contribs]) if contribs else int_lit(0, wide),
                                      pre + "total", quoted=True))
             if excluded:
-                stage1.append(exp.alias_(balanced(excluded), pre + "excl", quoted=True))
+                stage1.append(alias(balanced(excluded), pre + "excl", quoted=True))
             total = col(pre + "total")
             if p.scale <= p.precision:
                 plain = mul(total, int_lit(10 ** (p.precision - p.scale), wide))
@@ -442,24 +449,24 @@ class _Gen:
                 renorm = half_up_div(mul(total, int_lit(10 ** (p.weight_scale + p.precision), wide)),
                                      mul(safe, int_lit(10 ** p.scale, wide)), wide)
                 units = case([(cmp("=", excl, num(0)), plain),
-                              (cmp(">", weights, num(0)), renorm)], exp.cast(exp.Null(), t))
+                              (cmp(">", weights, num(0)), renorm)], cast(exp.Null(), t))
                 no_data = cmp("<=", weights, num(0))
             else:
                 units, no_data = plain, exp.false()
-            units = exp.cast(units, t)
+            units = cast(units, t)
             base_of = lambda: _grade_chain(col(pre + "units"), p.thresholds, p.cutoff_grades)  # noqa: E731
         else:
-            units = exp.cast(exp.Null(), BIGINT)
+            units = cast(exp.Null(), BIGINT)
             no_data = exp.false()
             base_of = ex.grade_source
-        stage1.append(exp.alias_(exp.cast(balanced(collected) if collected else num(0), INT), pre + "collected",
+        stage1.append(alias(cast(balanced(collected) if collected else num(0), INT), pre + "collected",
                                  quoted=True))
-        stage2 = [exp.alias_(units, pre + "units", quoted=True), exp.alias_(no_data, pre + "no_data", quoted=True)]
-        stages = [stage1, stage2, [exp.alias_(exp.cast(base_of(), INT), pre + "base", quoted=True)]]
-        stages.append([exp.alias_(coalesce_false(ex.condition(o.condition, "base")), f"{pre}o{k}", quoted=True)
+        stage2 = [alias(units, pre + "units", quoted=True), alias(no_data, pre + "no_data", quoted=True)]
+        stages = [stage1, stage2, [alias(cast(base_of(), INT), pre + "base", quoted=True)]]
+        stages.append([alias(coalesce_false(ex.condition(o.condition, "base")), f"{pre}o{k}", quoted=True)
                        for k, o in enumerate(p.checked.policy.overrides)])
-        stages.append([exp.alias_(exp.cast(self._final(p, pre), INT), pre + "grade", quoted=True)])
-        stages.append([exp.alias_(coalesce_false(ex.condition(a.condition, "grade")), f"{pre}a{k}", quoted=True)
+        stages.append([alias(cast(self._final(p, pre), INT), pre + "grade", quoted=True)])
+        stages.append([alias(coalesce_false(ex.condition(a.condition, "grade")), f"{pre}a{k}", quoted=True)
                        for k, a in enumerate(p.checked.policy.alerts)])
         return stages
 
@@ -495,41 +502,41 @@ class _Gen:
         """The result columns; the costly ones (lists, measures, contributions) are NULL where
         `kept` is false (a rejected row, which goes to the rejects with its problems only)."""
         only = (lambda e: e) if kept is None else (lambda e: case([(kept, e)]))  # noqa: E731
-        out = [exp.alias_(col(self.id_column), self.id_column, quoted=True)]
+        out = [alias(col(self.id_column), self.id_column, quoted=True)]
         if p.thresholds is not None:
-            out.append(exp.alias_(decimal_of(col("__units"), p.precision, 38 if p.wide_total else 18), "score",
+            out.append(alias(decimal_of(col("__units"), p.precision, 38 if p.wide_total else 18), "score",
                                   quoted=True))
         else:
-            out.append(exp.alias_(exp.cast(exp.Null(), exp.DataType.build(f"DECIMAL(18, {p.precision})")), "score",
+            out.append(alias(cast(exp.Null(), exp.DataType.build(f"DECIMAL(18, {p.precision})")), "score",
                                   quoted=True))
-        out.append(exp.alias_(_grade_name(col("__grade"), p.grades), "grade", quoted=True))
-        out.append(exp.alias_(_grade_name(col("__base"), p.grades), "base_grade", quoted=True))
-        out.append(exp.alias_(only(compact([case([(col(f"__o{k}"), text(o.name))])
+        out.append(alias(_grade_name(col("__grade"), p.grades), "grade", quoted=True))
+        out.append(alias(_grade_name(col("__base"), p.grades), "base_grade", quoted=True))
+        out.append(alias(only(compact([case([(col(f"__o{k}"), text(o.name))])
                                             for k, o in enumerate(p.checked.policy.overrides)])),
                               "overrides", quoted=True))
-        out.append(exp.alias_(only(compact([case([(col(f"__a{k}"), text(a.name))])
+        out.append(alias(only(compact([case([(col(f"__a{k}"), text(a.name))])
                                             for k, a in enumerate(p.checked.policy.alerts)])), "alerts", quoted=True))
         total = p.total_indicators
-        out.append(exp.alias_(col("__collected"), "collected", quoted=True))
+        out.append(alias(col("__collected"), "collected", quoted=True))
         # collected >= 0: round_half_up(c·10^4 / total) = (2·c·10^4 + total) // (2·total)
         ratio = int_div(add(mul(col("__collected"), int_lit(20_000)), int_lit(total)), int_lit(2 * total)) \
             if total else int_lit(10_000)
-        out.append(exp.alias_(decimal_of(ratio, 4, 5), "completeness", quoted=True))
+        out.append(alias(decimal_of(ratio, 4, 5), "completeness", quoted=True))
         if p.required is not None:
             numr, den = p.completeness_units()
             met = exp.true() if total == 0 else cmp(">=", mul(col("__collected"), int_lit(den)), int_lit(numr * total))
-            out.append(exp.alias_(met, "completeness_met", quoted=True))
-        out.append(exp.alias_(only(case([(cmp("=", col("__grade"), num(k)), self._measures(p, g))
+            out.append(alias(met, "completeness_met", quoted=True))
+        out.append(alias(only(case([(cmp("=", col("__grade"), num(k)), self._measures(p, g))
                                          for k, g in enumerate(p.grades)])), "measures", quoted=True))
-        for alias, s in p.used.items():
+        for used_as, s in p.used.items():
             pre = "__" + s.prefix
-            out.append(exp.alias_(_grade_name(col(pre + "grade"), s.grades), f"{alias}.grade", quoted=True))
+            out.append(alias(_grade_name(col(pre + "grade"), s.grades), f"{used_as}.grade", quoted=True))
             if s.thresholds is not None:
-                out.append(exp.alias_(decimal_of(col(pre + "units"), s.precision, 38 if s.wide_total else 18),
-                                      f"{alias}.score", quoted=True))
+                out.append(alias(decimal_of(col(pre + "units"), s.precision, 38 if s.wide_total else 18),
+                                      f"{used_as}.score", quoted=True))
         if self.contributions:
             for ip in p.indicators:
-                out.append(exp.alias_(only(decimal_of(col(f"__contrib_{ip.index}"), p.scale, 38)),
+                out.append(alias(only(decimal_of(col(f"__contrib_{ip.index}"), p.scale, 38)),
                                       f"contribution.{ip.name}", quoted=True))
         return out
 
@@ -626,7 +633,7 @@ class _Exprs:
                 if isinstance(scored, exp.Case) else case([(present, scored)], miss)
             excluded = case([(present, int_lit(0))], int_lit(ip.weight_units)) if ip.missing == "exclude" else None
             trace = contrib if ip.missing != "exclude" else case([(present, scored)])
-        return exp.cast(contrib, t), excluded, case([(collected, num(1))], num(0)), exp.cast(trace, t)
+        return cast(contrib, t), excluded, case([(collected, num(1))], num(0)), cast(trace, t)
 
     def _input_missing(self, name: str) -> exp.Expression:
         """The input has no data in the row (an input without a default)."""
@@ -735,7 +742,7 @@ class _Exprs:
         if e.field == "grade":
             return V("grade", col(pre + "grade"), grades=s.grades)
         if s.thresholds is None:
-            return V("int", exp.cast(exp.Null(), BIGINT), s.precision, self.p.num(e))
+            return V("int", cast(exp.Null(), BIGINT), s.precision, self.p.num(e))
         return V("int", col(pre + "units"), s.precision, self.p.num(e))
 
     def e_CountEvents(self, e) -> V:
@@ -747,7 +754,7 @@ class _Exprs:
             return V("int", exp.Coalesce(this=col(f"__w{w.index}_{w.input}"), expressions=[int_lit(0)]), 0, nm)
         if name in p.defaults:
             return V("int", int_lit(sum(1 for d in p.defaults[name] if w.start < d <= w.end)), 0, nm)
-        return V("int", exp.cast(exp.Null(), BIGINT), 0, nm)
+        return V("int", cast(exp.Null(), BIGINT), 0, nm)
 
     def e_Call(self, e) -> V:
         p = self.p
@@ -762,19 +769,19 @@ class _Exprs:
         d = self.expr(e.args[0]).expr
         as_of = p.as_of
         if e.function == "days_since":
-            return V("int", exp.cast(exp.DateDiff(this=date_lit(as_of), expression=d, unit=exp.var("DAY")), BIGINT),
+            return V("int", cast(exp.DateDiff(this=date_lit(as_of), expression=d, unit=exp.var("DAY")), BIGINT),
                      0, nm)
-        months = add(mul(sub(num(as_of.year), exp.cast(exp.Year(this=d), BIGINT)), num(12)),
-                     paren(sub(num(as_of.month), exp.cast(exp.Month(this=d), BIGINT))))
+        months = add(mul(sub(num(as_of.year), cast(exp.Year(this=d), BIGINT)), num(12)),
+                     paren(sub(num(as_of.month), cast(exp.Month(this=d), BIGINT))))
         dim = calendar.monthrange(as_of.year, as_of.month)[1]
         if as_of.day < dim:
-            months = sub(paren(months), case([(cmp(">", exp.cast(exp.Day(this=d), BIGINT), num(as_of.day)), num(1))],
+            months = sub(paren(months), case([(cmp(">", cast(exp.Day(this=d), BIGINT), num(as_of.day)), num(1))],
                                              num(0)))
         if e.function == "years_since":
             m = paren(months)
             months = case([(cmp(">=", m, num(0)), int_div(m, num(12)))],
                           exp.Neg(this=paren(int_div(add(exp.Neg(this=m), num(11)), num(12)))))
-        return V("int", exp.cast(months, BIGINT), 0, nm)
+        return V("int", cast(months, BIGINT), 0, nm)
 
     def e_Neg(self, e) -> V:
         v = self._as_int(self.expr(e.operand))
@@ -786,7 +793,7 @@ class _Exprs:
         w = nm.wide
         if e.op == "*":
             t = WIDE if w else BIGINT
-            return V("int", mul(exp.cast(a.expr, t), exp.cast(b.expr, t)), a.scale + b.scale, nm)
+            return V("int", mul(cast(a.expr, t), cast(b.expr, t)), a.scale + b.scale, nm)
         ea, eb = _rescale(a, nm.scale, w), _rescale(b, nm.scale, w)
         return V("int", paren(add(ea, eb) if e.op == "+" else sub(ea, eb)), nm.scale, nm)
 
@@ -859,11 +866,11 @@ def _units_of_double(x: exp.Expression) -> exp.Expression:
     infinity or a value beyond the bound (rows the checks reject), so that the cast cannot
     fail the whole query."""
     ok = cmp("<=", exp.Abs(this=x), double(FLOAT_LIMIT))
-    return case([(ok, exp.cast(exp.Round(this=mul(x, double(10 ** FLOAT_SCALE))), BIGINT))])
+    return case([(ok, cast(exp.Round(this=mul(x, double(10 ** FLOAT_SCALE))), BIGINT))])
 
 
 def _rescale(v: V, s: int, wide: bool) -> exp.Expression:
-    e = exp.cast(v.expr, WIDE) if wide else v.expr
+    e = cast(v.expr, WIDE) if wide else v.expr
     return e if s == v.scale else mul(e, int_lit(10 ** (s - v.scale), wide))
 
 
