@@ -124,7 +124,7 @@ def run(backend, frame, events, chunk: int | None = None):
                                                                                 how="vertical_relaxed")
 
 
-def differences(checked, frame, events, as_of, chunks=(None, 5)) -> list:
+def differences(checked, frame, events, as_of, chunks=(None, 16)) -> list:
     """Every (backend, id, field, want, got) where a backend differs from the evaluator."""
     want = expected(checked, records(checked, frame, events), as_of)
     diffs = []
