@@ -101,12 +101,37 @@ class PolarsBatch:
         aggs = [((pl.col("input") == w.input) & (pl.col("date") > w.start) & (pl.col("date") <= w.end)).sum()
                 .cast(I64).alias(f"__w{w.index}_{w.input}") for w in windows]
         aggs += [((pl.col("input") == name) & pl.col("date").is_null()).any().alias(f"__bad_{name}") for name in names]
-        return ev.group_by(pl.col(idc).alias(self.id_column)).agg(aggs).collect()
+        per_entity = ev.group_by(pl.col(idc).alias(self.id_column)).agg(aggs).collect()
+        if not self.plan.lasting:
+            return per_entity
+        ev = ev.select(pl.col(idc).alias(self.id_column), "input", "date").filter(pl.col("date").is_not_null())
+        return EventCounts(per_entity, {L.override: self._candidates(L, ev) for L in self.plan.lasting})
+
+    def _candidates(self, L, ev: pl.LazyFrame) -> pl.DataFrame:
+        """An override that lasts (docs/semantics.md §10): one row per (enterprise, candidate day
+        __t) with the counts `__lw<override>_<j>` of its condition's windows as of __t. The
+        candidates are the enterprise's own events in (start, as-of]; the counts a self-join of
+        its events against the windows of that day (precomputed per day in the plan)."""
+        idc = self.id_column
+        days = pl.DataFrame({"__t": [t for t, _ in L.bounds]} |
+                            {f"__lo{j}": [b[j][0] for _, b in L.bounds] for j in range(len(L.windows))} |
+                            {f"__hi{j}": [b[j][1] for _, b in L.bounds] for j in range(len(L.windows))},
+                            schema_overrides={"__t": pl.Date} | {f"__{x}{j}": pl.Date for j in range(len(L.windows))
+                                                                for x in ("lo", "hi")})
+        cand = (ev.filter(pl.col("input").is_in(list(L.inputs))).select(idc, pl.col("date").alias("__t")).unique()
+                .join(days.lazy(), on="__t"))
+        seen = ev.filter(pl.col("input").is_in([w for w, _ in L.windows]))
+        counts = [((pl.col("input") == w) & (pl.col("date") > pl.col(f"__lo{j}")) & (pl.col("date") <= pl.col(f"__hi{j}")))
+                  .sum().cast(I64).alias(f"__lw{L.override}_{j}") for j, (w, _) in enumerate(L.windows)]
+        return cand.join(seen, on=idc).group_by(idc, "__t").agg(counts).collect()
 
     # ---- evaluation ------------------------------------------------------------------
-    def evaluate(self, frame: pl.DataFrame, events: Optional[pl.DataFrame] = None):
+    def evaluate(self, frame: pl.DataFrame, events=None):
         """(results, rejects) for one chunk. `events` comes from event_counts()."""
         df = frame
+        lasting = {}
+        if isinstance(events, EventCounts):
+            events, lasting = events.per_entity, events.lasting
         if events is not None:
             df = df.join(events, on=self.id_column, how="left")
         ctx = _Chunk(self, df, events is not None)
@@ -120,7 +145,14 @@ class PolarsBatch:
             if len(self._compiled) >= 32:
                 self._compiled.clear()
             compiled = self._compiled[key] = _Compiled(ctx, checks)
-        return compiled.run(df)
+        return compiled.run(df, lasting)
+
+
+@dataclass
+class EventCounts:
+    """What event_counts() makes of the events when the policy has an override that lasts."""
+    per_entity: pl.DataFrame           # one row per enterprise: a count per window, malformed flags
+    lasting: dict                      # override index → candidate days and their counts (_candidates)
 
 
 class _Compiled:
@@ -135,8 +167,12 @@ class _Compiled:
         self.prepared = ctx.prepared()
         # inputs as expressions see them (defaults applied, dates parsed), then used policies
         # (innermost first), then the policy itself
-        self.stages = [st for sub in ctx.used_plans(plan) for st in ctx.policy_columns(sub)]
-        self.stages += ctx.policy_columns(plan)
+        self.used_stages = [st for sub in ctx.used_plans(plan) for st in ctx.policy_columns(sub)]
+        self.stages = ctx.policy_columns(plan)
+        # an override that lasts: its condition as of each candidate day (docs/semantics.md §10)
+        self.lasting = {L.override: _Exprs(ctx, plan, lasting=L).condition(
+            plan.checked.policy.overrides[L.override].condition, "base").fill_null(False)
+            for L in plan.lasting} if ctx.events_given else {}
         # problems: a used policy's (its invalid inputs, its no_data), the record's own, and
         # no_data of the record only when nothing else is wrong (as Evaluator.evaluate)
         # `__<prefix>no_data` of the policies whose score may have no indicator left
@@ -155,11 +191,20 @@ class _Compiled:
         self.output, self.lists = ctx.output(plan)
         self.names = [e.meta.output_name() for e in self.output]
 
-    def run(self, df: pl.DataFrame):
+    def run(self, df: pl.DataFrame, lasting: dict):
+        idc = self.id_column
+        for k, cond in self.lasting.items():
+            # the latest candidate day as of which the condition holds: `since`
+            cand = lasting[k].join(df, on=idc, how="inner").lazy()
+            if self.prepared:
+                cand = cand.with_columns(self.prepared)
+            cand = _with_stages(cand, self.used_stages)
+            since = cand.filter(cond).group_by(idc).agg(pl.col("__t").max().alias(f"__since{k}")).collect()
+            df = df.join(since, on=idc, how="left")
         lf = df.lazy()
         if self.prepared:
             lf = lf.with_columns(self.prepared)
-        lf = _with_stages(lf, self.stages)
+        lf = _with_stages(lf, self.used_stages + self.stages)
         if self.bad is None:
             out, n_bad = lf.select(self.output).collect(), 0
         else:
@@ -435,7 +480,8 @@ class _Chunk:
         if not p.prefix:
             self.collected_const = None if collected else always
         out = [cols, [base.cast(pl.Int32).alias(pre + "base")]]
-        fired = [ex.condition(o.condition, "base").fill_null(False).alias(f"{pre}o{k}")
+        fired = [self._lasting_fired(p, k) if getattr(o, "duration", None) is not None else
+                 ex.condition(o.condition, "base").fill_null(False).alias(f"{pre}o{k}")
                  for k, o in enumerate(p.checked.policy.overrides)]
         out.append(fired)
         out.append([self._final(p, pre).alias(pre + "grade")])
@@ -443,6 +489,12 @@ class _Chunk:
                     for k, a in enumerate(p.checked.policy.alerts)])
         # each list depends on the one before it: chain them as successive with_columns
         return _Stages(out)
+
+    def _lasting_fired(self, p: BatchPlan, k: int) -> pl.Expr:
+        """An override that lasts holds when some candidate day set it off (its `since`, joined
+        in by _Compiled.run); without events nothing sets it off."""
+        fired = pl.col(f"__since{k}").is_not_null() if self.events_given else pl.lit(False)
+        return fired.alias(f"__{p.prefix}o{k}")
 
     def _final(self, p: BatchPlan, pre: str) -> pl.Expr:
         """docs/semantics.md §4: a set grade wins (the riskiest), else raise/lower, cap, floor."""
@@ -643,9 +695,10 @@ def _lit_value(v, decl) -> pl.Expr:
 class _Exprs:
     """Resolved expressions of policy `p` → Polars expressions (three-valued: null = unknown)."""
 
-    def __init__(self, chunk: _Chunk, p: BatchPlan):
+    def __init__(self, chunk: _Chunk, p: BatchPlan, lasting=None):
         self.c = chunk
         self.p = p
+        self.lasting = lasting             # a Lasting: event counts as of its candidate day
         # contributions and their sum in the narrowest integer that holds them (and twice the
         # sum, for rounding): 32-bit columns halve the memory the sum streams through
         b = 10 ** max(0, p.scale - p.precision)
@@ -843,8 +896,11 @@ class _Exprs:
     def e_CountEvents(self, e) -> V:
         p, c = self.p, self.c
         name = e.events.name
-        w = p.window(name, e.window)
         num = p.num(e)
+        if self.lasting is not None:
+            j = self.lasting.window_index(p.column(name), e.window)
+            return V("int", pl.col(f"__lw{self.lasting.override}_{j}"), 0, num)
+        w = p.window(name, e.window)
         if c.events_given:
             return V("int", pl.col(f"__w{w.index}_{w.input}").fill_null(0), 0, num)
         if name in p.defaults:

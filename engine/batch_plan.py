@@ -74,6 +74,50 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Lasting:
+    """An override that lasts (`-> G for <duration>`, docs/semantics.md §10). Its candidate days
+    are the entity's events of `inputs` dated t with start < t <= end (the as-of date); as of
+    each candidate t its condition counts events in windows of its own: `bounds` holds, per
+    possible candidate day, the (lo, hi] of each of `windows` as of that day, from the
+    evaluator's own calendar arithmetic (semantics.window_bounds). The override fires when the
+    condition holds as of some candidate; `since` is the latest such day."""
+    override: int                      # index among the policy's overrides
+    name: str
+    inputs: tuple                      # counted events input columns (pooled candidates)
+    start: dt.date
+    end: dt.date
+    windows: tuple                     # (events input column, (n, unit, offset_n, offset_unit)), in order
+    bounds: tuple                      # ((t, ((lo, hi), …)), …) for every day t in (start, end]
+
+    def window_index(self, name: str, w: n.Window) -> int:
+        return self.windows.index((name, (w.n, w.unit, w.offset_n, w.offset_unit)))
+
+
+MAX_CANDIDATE_DAYS = 40_000
+
+
+def _lasting(p: "BatchPlan", k: int, o: n.Override) -> Lasting:
+    counts = [x for x in _walk(o.condition) if isinstance(x, n.CountEvents)]
+    inputs = tuple(sorted({x.events.name for x in counts}))
+    missing = [x for x in inputs if x in p.defaults and not p.events_given]
+    if missing:
+        raise Unsupported(f"override `{o.name}` that lasts, over the default events of `{missing[0]}` "
+                          "(no events table)", o.span, help="pass the events (--events)")
+    windows = tuple(dict.fromkeys((x.events.name, (x.window.n, x.window.unit, x.window.offset_n, x.window.offset_unit))
+                                  for x in counts))
+    start, end = window_bounds(p.as_of, o.duration.n, o.duration.unit)
+    days = (end - start).days
+    if days > MAX_CANDIDATE_DAYS:
+        raise Unsupported(f"override `{o.name}` that lasts more than {MAX_CANDIDATE_DAYS:,} days", o.span)
+    bounds = []
+    for d in range(1, days + 1):
+        t = start + dt.timedelta(days=d)
+        bounds.append((t, tuple(window_bounds(t, *w) for _, w in windows)))
+    return Lasting(k, o.name, tuple(p.column(x) for x in inputs), start, end,
+                   tuple((p.column(x), w) for x, w in windows), tuple(bounds))
+
+
+@dataclass(frozen=True)
 class IndicatorPlan:
     spec: IndicatorSpec
     index: int
@@ -127,6 +171,7 @@ class BatchPlan:
     wide_total: bool                   # the score arithmetic needs 128-bit integers
     score_bound: int                   # |score units| at most
     events_given: bool = True
+    lasting: tuple = ()                # Lasting, one per override that lasts (docs/semantics.md §10)
     total_bound: int = 0               # |Σ contributions| at most (the integer width of the sum)
     nonnegative: bool = False          # every contribution is >= 0 (the sum needs no sign branch)
     _window_index: dict = field(default_factory=dict)
@@ -237,9 +282,10 @@ def plan(checked: CheckedPolicy, as_of: dt.date, resolve_used=None, events_given
                    for gr, items in checked.measures_by_grade.items()
                    if any(getattr(it, "condition", None) is not None for it in items)}
     for o in checked.policy.overrides:
-        if getattr(o, "duration", None) is not None:
-            raise Unsupported(f"override `{o.name}` that lasts (`-> {o.effect.grade} for …`, docs/semantics.md §10)",
-                              o.span, help="evaluate this policy per record (`riskrules eval`, the service)")
+        if getattr(o, "duration", None) is not None and prefix:
+            raise Unsupported(f"override `{o.name}` that lasts (`-> {o.effect.grade} for …`, docs/semantics.md §10) "
+                              "in a used policy", o.span,
+                              help="evaluate this policy per record (`riskrules eval`, the service)")
 
     p = BatchPlan(checked=checked, as_of=as_of, prefix=prefix, weight_scale=weight_scale, scale=scale,
                   weight_total=weight_total, indicators=(), thresholds=thresholds, cutoff_grades=cutoff_grades,
@@ -258,6 +304,8 @@ def plan(checked: CheckedPolicy, as_of: dt.date, resolve_used=None, events_given
                 p._window_index[key] = w
                 windows.append(w)
     p.windows = tuple(windows)
+    p.lasting = tuple(_lasting(p, k, o) for k, o in enumerate(checked.policy.overrides)
+                      if getattr(o, "duration", None) is not None)
     p.guarded = frozenset(_guarded_inputs(checked))
     p.indicators = tuple(_indicator_plan(p, k, s) for k, s in enumerate(specs))
 

@@ -103,6 +103,11 @@ def alias(e: exp.Expression, name: str, **kw) -> exp.Expression:
     return exp.alias_(e, name, copy=False, **kw)
 
 
+def _tref(name: str, as_: str) -> exp.Table:
+    """`name AS as_`: a CTE read under an alias."""
+    return exp.Table(this=exp.to_identifier(name), alias=exp.TableAlias(this=exp.to_identifier(as_)))
+
+
 def col(name: str) -> exp.Column:
     return exp.Column(this=exp.to_identifier(name, quoted=True))
 
@@ -232,24 +237,44 @@ def cmp(op: str, a, b):
 # ---- the query -----------------------------------------------------------------------------
 
 class _Query:
-    """CTEs in order; each selects every column of the one before it plus new columns."""
+    """CTEs in order: a chain of stages, each selecting every column of the one before it plus
+    new columns, and side CTEs (an override that lasts) that a stage joins in."""
 
     def __init__(self, first: exp.Select):
         self.ctes = [("s0", first)]
+        self.head = "s0"
+        self.n = 1
 
     def stage(self, columns: list) -> None:
         if not columns:
             return
-        prev = self.ctes[-1][0]
-        name = f"s{len(self.ctes)}"
-        self.ctes.append((name, exp.select(exp.Star(), *columns, copy=False).from_(exp.to_identifier(prev), copy=False)))
+        self._chain(exp.select(exp.Star(), *columns, copy=False).from_(exp.to_identifier(self.head), copy=False))
+
+    def _chain(self, body: exp.Select) -> None:
+        name = f"s{self.n}"
+        self.n += 1
+        self.ctes.append((name, body))
+        self.head = name
+
+    def side(self, name: str, body: exp.Select) -> None:
+        self.ctes.append((name, body))
+
+    def join_stage(self, side: str, columns: list, id_column: str) -> None:
+        """The chain's columns and `columns` of CTE `side`, matched by enterprise id (LEFT JOIN)."""
+        h, j = exp.to_identifier("h"), exp.to_identifier("j")
+        body = exp.select(exp.Column(this=exp.Star(), table=h),
+                          *[exp.column(c, "j", quoted=True) for c in columns], copy=False) \
+            .from_(_tref(self.head, "h"), copy=False) \
+            .join(_tref(side, "j"), join_type="LEFT", copy=False,
+                  on=cmp("=", exp.column(id_column, "h", quoted=True), exp.column(id_column, "j", quoted=True)))
+        self._chain(body)
 
     @property
     def last(self) -> str:
-        return self.ctes[-1][0]
+        return self.head
 
     def select(self, columns: list) -> exp.Select:
-        q = exp.select(*columns, copy=False).from_(exp.to_identifier(self.last), copy=False)
+        q = exp.select(*columns, copy=False).from_(exp.to_identifier(self.head), copy=False)
         q.set("with_", exp.With(expressions=[exp.CTE(this=body, alias=exp.TableAlias(this=exp.to_identifier(name)))
                                              for name, body in self.ctes]))
         return q
@@ -274,6 +299,9 @@ def build(p: BatchPlan, *, source: str = "enterprises", events: Optional[str] = 
     for sub_plan in g.used_plans(p):
         for cols in g.policy_columns(sub_plan):
             q.stage(cols)
+    if events is not None:
+        for L in p.lasting:
+            g.lasting(q, L, events)
     for cols in g.policy_columns(p):
         q.stage(cols)
     conds = g.problems(p)
@@ -332,6 +360,57 @@ class _Gen:
         tbl = exp.to_table(table) if "." in table else exp.Table(this=exp.to_identifier(table, quoted=True))
         return exp.select(idc, *aggs).from_(tbl).where(
             exp.In(this=inp, expressions=[text(x) for x in names])).group_by(idc)
+
+    # ---- overrides that last (docs/semantics.md §10) ----------------------------------
+    def lasting(self, q: _Query, L, events: str) -> None:
+        """Side CTEs for override L, then a stage with its `__since<k>`:
+        lb<k>: per possible candidate day __t, the (lo, hi] of each window as of __t;
+        lc<k>: per (enterprise, candidate day) — its own events in (start, as-of] — the counts
+               of the condition's windows, a self-join of the events;
+        ls<k>: per enterprise, the latest candidate day whose condition holds (the condition
+               reads the chain's columns and the counts)."""
+        k, idc = L.override, self.id_column
+        ev_table = exp.to_table(events) if "." in events else exp.Table(this=exp.to_identifier(events, quoted=True))
+        nw = len(L.windows)
+        names = ["__t"] + [f"__{x}{j}" for j in range(nw) for x in ("lo", "hi")]
+        rows = [exp.Tuple(expressions=[date_lit(t)] + [date_lit(d) for lo_hi in bounds for d in lo_hi])
+                for t, bounds in L.bounds]
+        values = exp.Values(expressions=rows, alias=exp.TableAlias(
+            this=exp.to_identifier("v"), columns=[exp.to_identifier(c, quoted=True) for c in names]))
+        q.side(f"lb{k}", exp.select(exp.Star(), copy=False).from_(values, copy=False))
+
+        def c_(name, table):
+            return exp.column(name, table, quoted=True)
+        cand = exp.select(c_(idc, "ev"), exp.Column(this=exp.Star(), table=exp.to_identifier("b")), copy=False) \
+            .distinct(copy=False) \
+            .from_(alias(ev_table.copy(), "ev", table=True), copy=False) \
+            .join(_tref(f"lb{k}", "b"), copy=False,
+                  on=cmp("=", c_("date", "ev"), c_("__t", "b"))) \
+            .where(exp.In(this=c_("input", "ev"), expressions=[text(x) for x in L.inputs]), copy=False)
+        counts = []
+        for j, (w, _) in enumerate(L.windows):
+            hit = and_([cmp("=", c_("input", "e"), text(w)), cmp(">", c_("date", "e"), c_(f"__lo{j}", "c")),
+                        cmp("<=", c_("date", "e"), c_(f"__hi{j}", "c"))])
+            counts.append(alias(cast(exp.Sum(this=case([(hit, num(1))], num(0))), BIGINT), f"__lw{k}_{j}",
+                                quoted=True))
+        keys = [c_(c, "c") for c in [idc] + names]
+        lc = exp.select(c_(idc, "c"), c_("__t", "c"), *counts, copy=False) \
+            .from_(exp.Subquery(this=cand, alias=exp.TableAlias(this=exp.to_identifier("c"))), copy=False) \
+            .join(alias(ev_table.copy(), "e", table=True), copy=False, on=cmp("=", c_(idc, "e"), c_(idc, "c"))) \
+            .where(exp.In(this=c_("input", "e"), expressions=[text(w) for w in dict.fromkeys(w for w, _ in L.windows)]),
+                   copy=False) \
+            .group_by(*keys, copy=False)
+        q.side(f"lc{k}", lc)
+        cond = coalesce_false(_Exprs(self, self.p, lasting=L).condition(
+            self.p.checked.policy.overrides[k].condition, "base"))
+        since = exp.select(c_(idc, "lc"), alias(exp.Max(this=case([(cond, c_("__t", "lc"))])), f"__since{k}",
+                                                 quoted=True), copy=False) \
+            .from_(_tref(f"lc{k}", "lc"), copy=False) \
+            .join(_tref(q.head, "s"), copy=False,
+                  on=cmp("=", c_(idc, "s"), c_(idc, "lc"))) \
+            .group_by(c_(idc, "lc"), copy=False)
+        q.side(f"ls{k}", since)
+        q.join_stage(f"ls{k}", [f"__since{k}"], idc)
 
     # ---- inputs ---------------------------------------------------------------------
     def _plans(self, p):
@@ -463,12 +542,18 @@ class _Gen:
                                  quoted=True))
         stage2 = [alias(units, pre + "units", quoted=True), alias(no_data, pre + "no_data", quoted=True)]
         stages = [stage1, stage2, [alias(cast(base_of(), INT), pre + "base", quoted=True)]]
-        stages.append([alias(coalesce_false(ex.condition(o.condition, "base")), f"{pre}o{k}", quoted=True)
+        stages.append([alias(self._lasting_fired(k) if getattr(o, "duration", None) is not None else
+                             coalesce_false(ex.condition(o.condition, "base")), f"{pre}o{k}", quoted=True)
                        for k, o in enumerate(p.checked.policy.overrides)])
         stages.append([alias(cast(self._final(p, pre), INT), pre + "grade", quoted=True)])
         stages.append([alias(coalesce_false(ex.condition(a.condition, "grade")), f"{pre}a{k}", quoted=True)
                        for k, a in enumerate(p.checked.policy.alerts)])
         return stages
+
+    def _lasting_fired(self, k: int) -> exp.Expression:
+        """An override that lasts holds when some candidate day set it off (`__since<k>`, joined
+        in by lasting()); without events nothing sets it off."""
+        return not_null(col(f"__since{k}")) if self.events_given else exp.false()
 
     def _final(self, p, pre) -> exp.Expression:
         overrides = p.checked.policy.overrides
@@ -583,9 +668,10 @@ def _lit_value(v, decl) -> exp.Expression:
 class _Exprs:
     """Resolved expressions of policy `p` → SQL expressions (NULL = unknown, as in §5)."""
 
-    def __init__(self, gen: _Gen, p: BatchPlan):
+    def __init__(self, gen: _Gen, p: BatchPlan, lasting=None):
         self.g = gen
         self.p = p
+        self.lasting = lasting             # a Lasting: event counts as of its candidate day
         self._grade = "base"
 
     # ---- indicators -----------------------------------------------------------------
@@ -748,8 +834,11 @@ class _Exprs:
     def e_CountEvents(self, e) -> V:
         p = self.p
         name = e.events.name
-        w = p.window(name, e.window)
         nm = p.num(e)
+        if self.lasting is not None:
+            j = self.lasting.window_index(p.column(name), e.window)
+            return V("int", col(f"__lw{self.lasting.override}_{j}"), 0, nm)
+        w = p.window(name, e.window)
         if self.g.events_given:
             return V("int", exp.Coalesce(this=col(f"__w{w.index}_{w.input}"), expressions=[int_lit(0)]), 0, nm)
         if name in p.defaults:

@@ -120,4 +120,22 @@ def _events(p: BatchPlan, name: str, rng, size: int, as_of: dt.date) -> pl.DataF
     spread = [as_of - dt.timedelta(days=int(d)) for d in rng.integers(0, 800, m)]
     pick = rng.integers(0, len(edges), m)
     dates = [edges[k] if e else s for k, e, s in zip(pick, on_edge, spread)]
-    return pl.DataFrame({"id": ids, "input": [col] * m, "date": pl.Series(dates, dtype=pl.Date)})
+    # an override that lasts (docs/semantics.md §10): pairs of events on a candidate day t and on
+    # the edge of its window as of t (just out, or just in), and on the first candidate day
+    for L in p.lasting:
+        for j, (w, _) in enumerate(L.windows):
+            if w != col or not L.bounds:
+                continue
+            who = np.nonzero(rng.random(size) < 0.3)[0] + 1
+            at = rng.integers(0, len(L.bounds), len(who))
+            inside = rng.random(len(who)) < 0.5
+            for i, k, a in zip(who.tolist(), at.tolist(), inside.tolist()):
+                t, bounds = L.bounds[k]
+                lo = bounds[j][0]
+                first = L.start + dt.timedelta(days=1)
+                ids = np.append(ids, [i, i])
+                dates += [t, lo + dt.timedelta(days=1) if a else lo]
+                if k % 4 == 0:
+                    ids = np.append(ids, i)
+                    dates.append(first if a else L.start)
+    return pl.DataFrame({"id": ids.astype(np.int64), "input": [col] * len(dates), "date": pl.Series(dates, dtype=pl.Date)})

@@ -138,15 +138,21 @@ def test_a_column_of_the_wrong_type_is_reported_with_every_other_problem(work):
     assert not (tmp / "results.parquet").exists()
 
 
-def test_a_lasting_override_is_refused_by_name_not_approximated(work):
-    tmp, rules, policies, _, _ = work
-    lasting = POLICY.replace("override 严重: penalties >= 5 -> C",
-                             'override 严重: count(complaints, last 1 month) >= 2 -> C for 1 quarter assumed "test"')
-    rules.write_text(lasting, encoding="utf-8")
+def test_an_override_that_lasts_classifies_in_batch(work):
+    tmp, rules, policies, _, events = work
+    rules.write_text(POLICY.replace("  alert 乙类", '  override 禁入: count(complaints, last 1 month) >= 2 -> C for 1 quarter '
+                                                 'assumed "test"\n  alert 乙类'), encoding="utf-8")
+    # enterprise 1: two complaints within a month, the second on 2024-04-20: C until 2024-07-19
+    pl.concat([events, pl.DataFrame({"id": [1, 1], "input": ["complaints"] * 2,
+                                     "date": [dt.date(2024, 4, 1), dt.date(2024, 4, 20)]})]) \
+        .write_parquet(tmp / "events.parquet")
     r = classify(tmp, rules, policies)
-    if r.exit_code == 0:
-        pytest.skip("lasting overrides are supported by the batch plans")
-    assert r.exit_code == 1 and "严重" in r.stderr and "§10" in r.stderr
+    assert r.exit_code == 0, r.output
+    results = pl.read_parquet(tmp / "results.parquet")
+    got = {row["id"]: (str(row["score"]), row["grade"], row["base_grade"], row["overrides"], row["alerts"])
+           for row in results.iter_rows(named=True)}
+    # enterprise 1 now has complaints in the window of 投诉 too: 20 points, still A before overrides
+    assert got == {**WANT, 1: ("20.00", "C", "A", ["禁入"], [])}
 
 
 # ---- classify in PostgreSQL -----------------------------------------------------------------

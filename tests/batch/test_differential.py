@@ -17,7 +17,7 @@ from engine.batch_plan import Unsupported
 from engine.loader import load_paths
 from engine.synth import population
 
-from support import differences
+from support import backends, differences, run
 
 AS_OF = dt.date(2024, 6, 30)
 
@@ -65,19 +65,43 @@ def test_shipped_policies(checked):
     assert differences(checked, frame, events, AS_OF) == []
 
 
-def test_lasting_overrides_are_reported_not_approximated():
-    text = POLICY_HEAD + """
-  grades A, B
-  inputs { tests : events missing exclude }
-  indicators { 快检 weight 100%: count(tests, last 1 month) 0 -> 0 | >= 1 -> 100 }
-  grade by score { A below 50  B otherwise }
-  override 禁售: count(tests, last 1 month) >= 2 -> B for 1 quarter assumed "test"
-"""
-    checked, diags = compile_text(text + "}")
-    assert checked is not None, [d.message for d in diags if d.is_error]
-    with pytest.raises(Unsupported) as exc:
-        population(checked, 3, as_of=AS_OF)
-    assert "禁售" in str(exc.value) and "§10" in str(exc.value)
+# ---- overrides that last (docs/semantics.md §10) -------------------------------------------
+
+STALLHOLDER = [   # weihai.market_stallholder's own test cases: (as of, failed rapid tests, grade)
+    ("2024-06-30", [], "可销售"),
+    ("2024-06-30", ["2024-06-10"], "可销售"),
+    ("2024-01-15", ["2024-01-01", "2024-01-15"], "禁售"),
+    ("2024-04-14", ["2024-01-01", "2024-01-15"], "禁售"),                   # the ban's last day
+    ("2024-04-15", ["2024-01-01", "2024-01-15"], "可销售"),                 # the day after
+    ("2024-02-15", ["2024-01-15", "2024-02-15"], "可销售"),                 # a whole month apart
+    ("2024-02-15", ["2024-01-16", "2024-02-15"], "禁售"),                   # a day less
+    ("2024-05-01", ["2024-01-01", "2024-01-15", "2024-03-10", "2024-03-20"], "禁售"),
+    ("2025-02-28", ["2024-11-20", "2024-11-30"], "禁售"),                   # month-end quarter
+    ("2025-03-01", ["2024-11-20", "2024-11-30"], "可销售"),
+    ("2024-06-30", ["2024-03-20", "2024-03-30"], "可销售"),  # set off the day before the last quarter
+    ("2024-06-30", ["2024-03-30", "2024-04-10"], "禁售"),    # set off on 04-10, counting 03-30
+    ("2024-06-30", ["2024-03-20", "2024-03-31"], "禁售"),    # set off on the first day it can be
+]
+
+
+@pytest.mark.parametrize("as_of", sorted({c[0] for c in STALLHOLDER}))
+def test_a_lasting_override_in_every_backend_as_the_policy_tests_it(as_of):
+    checked = next(c for c in shipped() if c.id == "weihai.market_stallholder")
+    on = dt.date.fromisoformat(as_of)
+    cases = [(i, ev, g) for i, (d, ev, g) in enumerate(STALLHOLDER, 1) if d == as_of]
+    frame = pl.DataFrame({"id": [i for i, _, _ in cases]})
+    events = pl.DataFrame([(i, "failed_rapid_tests", dt.date.fromisoformat(d)) for i, ev, _ in cases for d in ev],
+                          schema={"id": pl.Int64, "input": pl.String, "date": pl.Date}, orient="row")
+    for name, backend in backends(checked, on, True).items():
+        results, rejects = run(backend, frame, events)
+        got = {r["id"]: (r["grade"], list(r["overrides"])) for r in results.iter_rows(named=True)}
+        assert got == {i: (g, ["季度禁售"] if g == "禁售" else []) for i, _, g in cases}, name
+    assert differences(checked, frame, events, on) == []
+
+
+def test_a_lasting_override_without_events_never_fires():
+    checked = next(c for c in shipped() if c.id == "weihai.market_stallholder")
+    assert differences(checked, pl.DataFrame({"id": [1, 2]}), None, AS_OF) == []
 
 
 # ---- random small policies --------------------------------------------------------------
@@ -164,6 +188,14 @@ def policies(draw):
         conds += ["a1 + 2 * a2 > 1.5", "max(a1, 2) = 2"]
     if "date" in kinds:
         conds += ["years_since(d1) >= 5", "d1 < 2020-01-01"]
+    if "events" in kinds and draw(st.booleans()):
+        cond = draw(st.sampled_from(["count(v1, last 1 month) >= 2", "count(v1, last 10 days) > 1",
+                                     "count(v1, last 2 months) >= 1 and b1 = true" if "bool" in kinds else
+                                     "count(v1, last 2 months) >= 3",
+                                     "count(v1, last 1 month) >= 2 or count(v1, last 1 year) >= 4"]))
+        duration = draw(st.sampled_from(["1 quarter", "2 months", "15 days", "1 year"]))
+        parts.append(f"  override lasting: {cond} -> {draw(st.sampled_from(grades))} for {duration}"
+                     ' assumed "test"')
     effects = [f"-> {draw(st.sampled_from(grades))}", f"-> at least {draw(st.sampled_from(grades))}",
                f"-> at most {draw(st.sampled_from(grades))}", "-> raise 1", "-> lower 1", "-> raise 2"]
     for k in range(draw(st.integers(0, 4))):

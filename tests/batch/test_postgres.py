@@ -37,6 +37,7 @@ def _features(c) -> set:
     kinds = {i.type.kind for i in c.inputs.values()}
     out = {f"input {k}" for k in kinds} | {f"missing {i.missing.kind}" for i in c.inputs.values()}
     out |= {f"override {o.effect.kind}" for o in p.overrides}
+    out |= {"override that lasts"} if any(o.duration is not None for o in p.overrides) else set()
     out |= {"used policy"} if c.used else set()
     out |= {"alert"} if p.alerts else set()
     out |= {"default"} if any(i.default is not None for i in c.inputs.values()) else set()
