@@ -34,8 +34,18 @@ FINITE = 1.7976931348623157e308
 
 
 def compile_batch(checked: CheckedPolicy, as_of: dt.date, *, resolve_used=None, events_given: bool = True,
-                  contributions: bool = False, id_column: str = "id") -> "PolarsBatch":
-    return PolarsBatch(make_plan(checked, as_of, resolve_used, events_given), contributions, id_column)
+                  contributions: bool = False, id_column: str = "id", lasting: bool = False) -> "PolarsBatch":
+    """The Polars plan of `checked` as of `as_of`. An override that lasts (docs/semantics.md §10)
+    adds the columns `override.<name>.since` / `.until`; a caller that renders overrides from
+    their names alone (api/columnar.py) would lose those dates, so such a policy is refused
+    (Unsupported, as before lasting overrides were planned) unless `lasting=True`."""
+    p = make_plan(checked, as_of, resolve_used, events_given)
+    if p.lasting and not lasting:
+        o = checked.policy.overrides[p.lasting[0].override]
+        raise Unsupported(f"override `{o.name}` that lasts (`-> {o.effect.grade} for …`, docs/semantics.md §10) "
+                          "without compile_batch(lasting=True)", o.span,
+                          help="its results carry override.<name>.since / .until")
+    return PolarsBatch(p, contributions, id_column)
 
 
 # ---- values of expressions ----------------------------------------------------------------
@@ -113,17 +123,18 @@ class PolarsBatch:
         candidates are the enterprise's own events in (start, as-of]; the counts a self-join of
         its events against the windows of that day (precomputed per day in the plan)."""
         idc = self.id_column
-        days = pl.DataFrame({"__t": [t for t, _ in L.bounds]} |
-                            {f"__lo{j}": [b[j][0] for _, b in L.bounds] for j in range(len(L.windows))} |
-                            {f"__hi{j}": [b[j][1] for _, b in L.bounds] for j in range(len(L.windows))},
-                            schema_overrides={"__t": pl.Date} | {f"__{x}{j}": pl.Date for j in range(len(L.windows))
-                                                                for x in ("lo", "hi")})
+        nw = len(L.windows)
+        days = pl.DataFrame({"__t": [t for t, _, _ in L.bounds], "__until": [u for _, u, _ in L.bounds]} |
+                            {f"__lo{j}": [b[j][0] for _, _, b in L.bounds] for j in range(nw)} |
+                            {f"__hi{j}": [b[j][1] for _, _, b in L.bounds] for j in range(nw)},
+                            schema_overrides={"__t": pl.Date, "__until": pl.Date} |
+                            {f"__{x}{j}": pl.Date for j in range(nw) for x in ("lo", "hi")})
         cand = (ev.filter(pl.col("input").is_in(list(L.inputs))).select(idc, pl.col("date").alias("__t")).unique()
                 .join(days.lazy(), on="__t"))
         seen = ev.filter(pl.col("input").is_in([w for w, _ in L.windows]))
         counts = [((pl.col("input") == w) & (pl.col("date") > pl.col(f"__lo{j}")) & (pl.col("date") <= pl.col(f"__hi{j}")))
                   .sum().cast(I64).alias(f"__lw{L.override}_{j}") for j, (w, _) in enumerate(L.windows)]
-        return cand.join(seen, on=idc).group_by(idc, "__t").agg(counts).collect()
+        return cand.join(seen, on=idc).group_by(idc, "__t").agg([pl.col("__until").first()] + counts).collect()
 
     # ---- evaluation ------------------------------------------------------------------
     def evaluate(self, frame: pl.DataFrame, events=None):
@@ -199,7 +210,9 @@ class _Compiled:
             if self.prepared:
                 cand = cand.with_columns(self.prepared)
             cand = _with_stages(cand, self.used_stages)
-            since = cand.filter(cond).group_by(idc).agg(pl.col("__t").max().alias(f"__since{k}")).collect()
+            # (the last day held grows with the day set off: the max of both is one candidate's)
+            since = cand.filter(cond).group_by(idc).agg(pl.col("__t").max().alias(f"__since{k}"),
+                                                        pl.col("__until").max().alias(f"__until{k}")).collect()
             df = df.join(since, on=idc, how="left")
         lf = df.lazy()
         if self.prepared:
@@ -552,6 +565,11 @@ class _Chunk:
                 lists.append((name, name, [it.name for it in items]))
             else:
                 out.append(_names_list([(pl.col(f"{prefix}{k}"), it.name) for k, it in enumerate(items)]).alias(name))
+        for k, o in enumerate(p.checked.policy.overrides):
+            if getattr(o, "duration", None) is not None:
+                for what in ("since", "until"):
+                    v = pl.col(f"__{what}{k}") if self.events_given else pl.lit(None, dtype=pl.Date)
+                    out.append(v.alias(f"override.{o.name}.{what}"))
         total = p.total_indicators
         const = self.collected_const
         collected = pl.col("__collected") if const is None else pl.lit(const, dtype=pl.Int32)

@@ -25,7 +25,7 @@ from . import nodes as n
 from .compiler import default_value as _evaluator_default
 from .checker.context import CheckedPolicy, IndicatorSpec
 from .result import measure_json
-from .semantics import decimal_places, scaled, window_bounds
+from .semantics import decimal_places, last_day_held, scaled, window_bounds
 
 STRICTNESS = {"required": 3, "worst": 2, "points": 1, "exclude": 0, "default": -1}
 
@@ -79,15 +79,16 @@ class Lasting:
     are the entity's events of `inputs` dated t with start < t <= end (the as-of date); as of
     each candidate t its condition counts events in windows of its own: `bounds` holds, per
     possible candidate day, the (lo, hi] of each of `windows` as of that day, from the
-    evaluator's own calendar arithmetic (semantics.window_bounds). The override fires when the
-    condition holds as of some candidate; `since` is the latest such day."""
+    evaluator's own calendar arithmetic (semantics.window_bounds), and the last day an override
+    set off on t holds (semantics.last_day_held). The override fires when the condition holds
+    as of some candidate; `since` is the latest such day, `until` its last day held."""
     override: int                      # index among the policy's overrides
     name: str
     inputs: tuple                      # counted events input columns (pooled candidates)
     start: dt.date
     end: dt.date
     windows: tuple                     # (events input column, (n, unit, offset_n, offset_unit)), in order
-    bounds: tuple                      # ((t, ((lo, hi), …)), …) for every day t in (start, end]
+    bounds: tuple                      # ((t, until, ((lo, hi), …)), …) for every day t in (start, end]
 
     def window_index(self, name: str, w: n.Window) -> int:
         return self.windows.index((name, (w.n, w.unit, w.offset_n, w.offset_unit)))
@@ -112,7 +113,7 @@ def _lasting(p: "BatchPlan", k: int, o: n.Override) -> Lasting:
     bounds = []
     for d in range(1, days + 1):
         t = start + dt.timedelta(days=d)
-        bounds.append((t, tuple(window_bounds(t, *w) for _, w in windows)))
+        bounds.append((t, last_day_held(t, o.duration.n, o.duration.unit), tuple(window_bounds(t, *w) for _, w in windows)))
     return Lasting(k, o.name, tuple(p.column(x) for x in inputs), start, end,
                    tuple((p.column(x), w) for x, w in windows), tuple(bounds))
 

@@ -112,7 +112,10 @@ def _table(name: str) -> exp.Table:
 
 
 def _output_names(p: BatchPlan, id_column: str, contributions: bool) -> list[str]:
-    names = [id_column, "score", "grade", "base_grade", "overrides", "alerts", "collected", "completeness"]
+    names = [id_column, "score", "grade", "base_grade", "overrides", "alerts"]
+    names += [f"override.{p.checked.policy.overrides[L.override].name}.{what}" for L in p.lasting
+              for what in ("since", "until")]
+    names += ["collected", "completeness"]
     if p.required is not None:
         names.append("completeness_met")
     names.append("measures")

@@ -372,9 +372,9 @@ class _Gen:
         k, idc = L.override, self.id_column
         ev_table = exp.to_table(events) if "." in events else exp.Table(this=exp.to_identifier(events, quoted=True))
         nw = len(L.windows)
-        names = ["__t"] + [f"__{x}{j}" for j in range(nw) for x in ("lo", "hi")]
-        rows = [exp.Tuple(expressions=[date_lit(t)] + [date_lit(d) for lo_hi in bounds for d in lo_hi])
-                for t, bounds in L.bounds]
+        names = ["__t", "__until"] + [f"__{x}{j}" for j in range(nw) for x in ("lo", "hi")]
+        rows = [exp.Tuple(expressions=[date_lit(t), date_lit(until)] + [date_lit(d) for lo_hi in bounds for d in lo_hi])
+                for t, until, bounds in L.bounds]
         values = exp.Values(expressions=rows, alias=exp.TableAlias(
             this=exp.to_identifier("v"), columns=[exp.to_identifier(c, quoted=True) for c in names]))
         q.side(f"lb{k}", exp.select(exp.Star(), copy=False).from_(values, copy=False))
@@ -394,7 +394,7 @@ class _Gen:
             counts.append(alias(cast(exp.Sum(this=case([(hit, num(1))], num(0))), BIGINT), f"__lw{k}_{j}",
                                 quoted=True))
         keys = [c_(c, "c") for c in [idc] + names]
-        lc = exp.select(c_(idc, "c"), c_("__t", "c"), *counts, copy=False) \
+        lc = exp.select(c_(idc, "c"), c_("__t", "c"), c_("__until", "c"), *counts, copy=False) \
             .from_(exp.Subquery(this=cand, alias=exp.TableAlias(this=exp.to_identifier("c"))), copy=False) \
             .join(alias(ev_table.copy(), "e", table=True), copy=False, on=cmp("=", c_(idc, "e"), c_(idc, "c"))) \
             .where(exp.In(this=c_("input", "e"), expressions=[text(w) for w in dict.fromkeys(w for w, _ in L.windows)]),
@@ -403,14 +403,17 @@ class _Gen:
         q.side(f"lc{k}", lc)
         cond = coalesce_false(_Exprs(self, self.p, lasting=L).condition(
             self.p.checked.policy.overrides[k].condition, "base"))
+        # (the last day held grows with the day set off: the max of both is one candidate's)
         since = exp.select(c_(idc, "lc"), alias(exp.Max(this=case([(cond, c_("__t", "lc"))])), f"__since{k}",
-                                                 quoted=True), copy=False) \
+                                                 quoted=True),
+                           alias(exp.Max(this=case([(cond.copy(), c_("__until", "lc"))])), f"__until{k}", quoted=True),
+                           copy=False) \
             .from_(_tref(f"lc{k}", "lc"), copy=False) \
             .join(_tref(q.head, "s"), copy=False,
                   on=cmp("=", c_(idc, "s"), c_(idc, "lc"))) \
             .group_by(c_(idc, "lc"), copy=False)
         q.side(f"ls{k}", since)
-        q.join_stage(f"ls{k}", [f"__since{k}"], idc)
+        q.join_stage(f"ls{k}", [f"__since{k}", f"__until{k}"], idc)
 
     # ---- inputs ---------------------------------------------------------------------
     def _plans(self, p):
@@ -601,6 +604,11 @@ class _Gen:
                               "overrides", quoted=True))
         out.append(alias(only(compact([case([(col(f"__a{k}"), text(a.name))])
                                             for k, a in enumerate(p.checked.policy.alerts)])), "alerts", quoted=True))
+        for k, o in enumerate(p.checked.policy.overrides):
+            if getattr(o, "duration", None) is not None:
+                for what in ("since", "until"):
+                    v = col(f"__{what}{k}") if self.events_given else cast(exp.Null(), exp.DataType.build("DATE"))
+                    out.append(alias(v, f"override.{o.name}.{what}", quoted=True))
         total = p.total_indicators
         out.append(alias(col("__collected"), "collected", quoted=True))
         # collected >= 0: round_half_up(c·10^4 / total) = (2·c·10^4 + total) // (2·total)

@@ -130,7 +130,7 @@ def _events(p: BatchPlan, name: str, rng, size: int, as_of: dt.date) -> pl.DataF
             at = rng.integers(0, len(L.bounds), len(who))
             inside = rng.random(len(who)) < 0.5
             for i, k, a in zip(who.tolist(), at.tolist(), inside.tolist()):
-                t, bounds = L.bounds[k]
+                t, _, bounds = L.bounds[k]
                 lo = bounds[j][0]
                 first = L.start + dt.timedelta(days=1)
                 ids = np.append(ids, [i, i])

@@ -69,6 +69,10 @@ def expected(checked, recs: dict, as_of: dt.date) -> dict:
                "collected": r.collected, "completeness": c["ratio"], "measures": list(r.measures)}
         if "met" in c:
             row["completeness_met"] = c["met"]
+        for o in checked.policy.overrides:
+            if o.duration is not None:   # an override that lasts: set off on `since`, holds until `until`
+                held = r.periods.get(o.name)
+                row[f"override.{o.name}"] = None if held is None else (held[0].isoformat(), held[1].isoformat())
         for alias, u in r.used.items():
             row[f"{alias}.grade"] = u.grade
             if u.score is not None:
@@ -97,6 +101,10 @@ def actual(results: pl.DataFrame, rejects: pl.DataFrame, checked, id_column: str
              "measures": json.loads(row["measures"])}
         if "completeness_met" in row:
             r["completeness_met"] = row["completeness_met"]
+        for o in checked.policy.overrides:
+            if o.duration is not None:
+                since, until = row[f"override.{o.name}.since"], row[f"override.{o.name}.until"]
+                r[f"override.{o.name}"] = None if since is None else (since.isoformat(), until.isoformat())
         for alias in checked.used:
             r[f"{alias}.grade"] = row[f"{alias}.grade"]
             if f"{alias}.score" in row:
