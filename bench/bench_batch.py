@@ -1,15 +1,42 @@
-"""Batch benchmark: the 89-indicator reference scorecard over workload.generate(n), ours beside
-hand-written baselines in the same run. Engine only (data already in memory) and end to end
-(Parquet in, Parquet out, via `classify_file`), with peak RSS.
+"""Batch benchmark: the 89-indicator reference scorecard (bench.scorecard) over the peers'
+workload, ours beside hand-written baselines in the same process, interleaved.
 
-    python bench/bench_batch.py --rows 1000000            # engine only + end to end
+    python bench/bench_batch.py --rows 1000000                 # engine only, then end to end
+    python bench/bench_batch.py --rows 10000000 --no-duckdb    # (DuckDB's native copy needs 7 GB more)
     python bench/bench_batch.py --rows 10000000 --end-to-end-only
+
+Engine only (the data already in memory, as each engine wants it): every round runs each
+contender once, in a rotating order, so a burst of load on this shared machine hits all of
+them; the table gives the best and the median round, and ours / hand-written per round.
+  * riskrules Polars plan: `PolarsBatch.evaluate(frame)` on the typed columns read from the
+    Parquet file (bool, integer, double) — every result column (score DECIMAL, grade, base
+    grade, overrides, alerts, completeness, measures) and the rejects.
+  * riskrules DuckDB SQL: `DuckDBBatch.evaluate(frame)`: the same frame registered as an Arrow
+    table, the generated SQL, the results back as a Polars frame.
+  * peer_polars / peer_duckdb (shared/bench/peers): hand-written; score, grade and ratio from a
+    float64 frame / a native DuckDB table built from `workload.generate(n)` (not timed).
+  * numba (`pip install numba`, a bench-only dependency): the peers' branch-free njit loop over
+    the row-major float64 matrix, one thread; at 10 M rows it runs on 1 M-row blocks of the
+    same matrix (the loop has no state across rows), converted before timing.
+Exactness: every row of ours is checked against an exact integer score computed here in numpy
+(score × 100 = Σ weight‰ × points, grade by cutoffs, x0 -> E), and the workload's 2,000 check
+rows against `reference_eval`.
+
+End to end: `classify_file` Parquet -> Parquet (results and rejects, the CLI's path) in a child
+process, so its peak RSS is its own; beside it, a hand-written Polars pipeline
+(`scan_parquet` -> the peer's expressions -> `sink_parquet`) in another child.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
+import json
+import os
+import platform
 import resource
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,43 +47,27 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
-PEERS = Path("/work/shared/bench/peers")
+PEERS = Path(os.environ.get("RISKRULES_PEERS", "/work/shared/bench/peers"))
 sys.path[:0] = [str(ROOT), str(PEERS)]
 import workload as W  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 AS_OF = dt.date(2024, 6, 30)
+BLOCK = 1_000_000
 
+
+# ---- data ---------------------------------------------------------------------------------
 
 def scorecard_text() -> str:
-    """bench/scorecard.py's policy when present, else the same scorecard written here."""
-    try:
-        from bench import scorecard  # noqa: F401
-        path = OUT / "scorecard.rules"
-        if path.exists():
-            return path.read_text(encoding="utf-8")
-    except ImportError:
-        pass
-    inputs, inds = [], []
-    for i, k in enumerate(W.KINDS):
-        t = {"bool": "bool", "int": "count", "float": "number"}[k]
-        inputs.append(f"    x{i} : {t}")
-        t1, t2, t3 = W.THRESHOLDS[i]
-        w = f"{W.WEIGHTS_PERMILLE[i] / 10:g}%"
-        if k == "bool":
-            pts = [(0, 0), (1, (0, 30, 70, 100)[sum(1 for t in (t1, t2, t3) if 1 >= t)])]
-            inds.append(f"    i{i} weight {w}: x{i} false -> 0 | true -> {pts[1][1]}")
-        else:
-            f = (lambda v: str(int(v))) if k == "int" else W.fmt_num
-            inds.append(f"    i{i} weight {w}: x{i} < {f(t1)} -> 0 | {f(t1)}..<{f(t2)} -> 30 | "
-                        f"{f(t2)}..<{f(t3)} -> 70 | >= {f(t3)} -> 100")
-    return ("policy bench.scorecard {\n  version \"1\" effective 2020-01-01\n  grades A, B, C, D, E\n"
-            "  inputs {\n" + "\n".join(inputs) + "\n  }\n  indicators {\n" + "\n".join(inds) + "\n  }\n"
-            "  grade by score { A below 20  B below 40  C below 60  D below 80  E otherwise }\n"
-            "  override x0 = true -> E\n}\n")
+    """bench/scorecard.py's policy (bench.scorecard), written from the workload."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import scorecard
+    return scorecard.policy_text()
 
 
 def ensure_parquet(n: int) -> Path:
+    """bench/out/scorecard_<n>.parquet: id and x0..x88 typed (bool, int64, double), the rows of
+    workload.generate(n) exactly (made block by block with the workload's seeds); cached."""
     path = OUT / f"scorecard_{n}.parquet"
     if path.exists():
         return path
@@ -84,82 +95,244 @@ def ensure_parquet(n: int) -> Path:
     return path
 
 
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def exact_reference(pdf: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(score × 100, grade index) of every row, exactly: Σ weight‰ × points(0/3/7/10) is the
+    score in hundredths (no rounding is involved), the grade the first cutoff it is below,
+    E when x0 = 1."""
+    T = np.array(W.THRESHOLDS)
+    wp = np.array(W.WEIGHTS_PERMILLE, dtype=np.int64)
+    pts = np.array(W.POINTS, dtype=np.int64)
+    units = np.empty(pdf.height, dtype=np.int64)
+    for s in range(0, pdf.height, 65536):
+        X = pdf.slice(s, 65536).to_numpy()
+        bins = (X[:, :, None] >= T[None]).sum(axis=2)
+        units[s:s + len(X)] = (pts[bins] * wp).sum(axis=1)
+    grade = np.searchsorted(np.array([2000, 4000, 6000, 8000]), units, side="right")
+    grade[pdf["x0"].to_numpy() == 1.0] = 4
+    return units, grade
 
 
-def best(fn, reps=3):
-    t = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        out = fn()
-        t.append(time.perf_counter() - t0)
-    return min(t), out
+def check_ours(res: pl.DataFrame, rej: pl.DataFrame, pdf: pl.DataFrame) -> dict:
+    units, grade = exact_reference(pdf)
+    got = res.sort("id")
+    ours_units = got["score"].to_physical().cast(pl.Int64).to_numpy()     # DECIMAL(18, 2): hundredths
+    ours_grade = got["grade"].to_physical().to_numpy()
+    ids = got["id"].to_numpy()
+    full = int(rej.height) + int(np.sum((ours_units != units[ids]) | (ours_grade != grade[ids])))
+    # and the workload's own judge on its check rows (edge rows at the cutoffs, overrides)
+    X = pdf.head(min(pdf.height, 300_000)).to_numpy()
+    idx = W.check_indices(X)
+    sub = got.filter(pl.col("id").is_in(idx)).sort("id")
+    judged = sum(1 for r in sub.iter_rows(named=True)
+                 if (float(r["score"]), r["grade"]) != W.reference_eval(W.row_dict(X, r["id"]))[:2])
+    return {"rows": res.height + rej.height, "mismatches_all_rows": full, "check_rows": len(idx),
+            "mismatches_check_rows": judged}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--end-to-end-only", action="store_true")
-    ap.add_argument("--engine-only", action="store_true")
-    args = ap.parse_args()
+# ---- engine only --------------------------------------------------------------------------
+
+def engine_only(n: int, rounds: int, duckdb: bool) -> dict:
     from engine import compile_text
     from engine.batch import PolarsBatch
-    from engine.batch_io import classify_file
     from engine.batch_plan import plan as make_plan
     from engine.batch_sql import DuckDBBatch
     checked, diags = compile_text(scorecard_text(), "bench.scorecard")
     assert checked is not None, [d.message for d in diags if d.is_error]
-    p = make_plan(checked, AS_OF, events_given=False)
-    n = args.rows
+    plan = make_plan(checked, AS_OF, events_given=False)
     path = ensure_parquet(n)
-    rows = []
-    if not args.end_to_end_only:
-        df = pl.read_parquet(path)
-        ours = PolarsBatch(p)
-        t, (res, rej) = best(lambda: ours.evaluate(df))
-        # correctness on the check rows against workload.reference_eval
-        X = W.generate(min(n, 300_000))
-        idx = [i for i in W.check_indices(X) if i < n]
-        sub = res.filter(pl.col("id").is_in(idx)).sort("id")
-        bad = sum(1 for r in sub.iter_rows(named=True)
-                  if (float(r["score"]), r["grade"]) != W.reference_eval(W.row_dict(X, r["id"]))[:2])
-        rows.append(("riskrules Polars plan (generated, exact integers)", n / t, bad, len(idx)))
-        duck = DuckDBBatch(p)
-        small = df.head(min(n, 1_000_000))
-        t, _ = best(lambda: duck.evaluate(small), reps=1)
-        rows.append(("riskrules DuckDB SQL (generated)", small.height / t, None, None))
-        import peer_polars
-        peer_polars.build()
-        Xp = X[: min(n, 1_000_000)] if n <= 300_000 else W.generate(min(n, 1_000_000))
-        pdf = peer_polars.prepare_batch(Xp)
-        t, _ = best(lambda: peer_polars.eval_prepared(pdf))
-        rows.append(("hand-written Polars (peer, float)", len(Xp) / t, None, None))
+    df = pl.read_parquet(path)
+    # the peers' input: the same rows as float64 (workload.generate(n) is what the file holds)
+    pdf = df.select([pl.col(c).cast(pl.Float64) for c in W.NAMES])
+    probe = W.generate(min(n, 20_000))
+    assert np.array_equal(pdf.head(len(probe)).to_numpy(), probe), "the Parquet file is not workload.generate(n)"
+
+    import peer_polars
+    peer_polars.build()
+    ours = PolarsBatch(plan)
+    contenders = {"riskrules Polars plan": lambda: ours.evaluate(df),
+                  "hand-written Polars (peer_polars)": lambda: peer_polars.eval_prepared(pdf)}
+    if duckdb:
         import peer_duckdb
         peer_duckdb.build()
-        tbl = peer_duckdb.prepare_batch(Xp)
-        t, _ = best(lambda: peer_duckdb.eval_prepared(tbl), reps=1)
-        rows.append(("hand-written DuckDB SQL (peer, DECIMAL)", len(Xp) / t, None, None))
-        try:
-            import peer_numba
-            peer_numba.build()
-            t, _ = best(lambda: peer_numba.eval_batch(Xp))
-            rows.append(("hand-written numba (peer, ceiling)", len(Xp) / t, None, None))
-        except ImportError:
-            rows.append(("hand-written numba: not installed", 0, None, None))
-        del df
-        print("engine only (data in memory), rows/s:")
-        for name, rate, bad, checked_rows in rows:
-            extra = f"  mismatches {bad}/{checked_rows}" if bad is not None else ""
-            print(f"  {name:55s} {rate / 1e6:6.2f} M/s{extra}")
-    if not args.engine_only:
-        out = OUT / f"results_{n}.parquet"
+        duck = DuckDBBatch(plan)
+        cols = {c: pdf[c].to_numpy() for c in W.NAMES}  # noqa: F841 (scanned by name below)
+        peer_duckdb._con.execute("CREATE OR REPLACE TABLE prepared AS SELECT * FROM cols")
+        del cols
+        contenders["riskrules DuckDB SQL"] = lambda: duck.evaluate(df)
+        contenders["hand-written DuckDB SQL (peer_duckdb)"] = lambda: peer_duckdb.eval_prepared("prepared")
+    numba_note = ""
+    try:
+        import peer_numba
+        peer_numba.build()
+        if n <= BLOCK:
+            X = np.ascontiguousarray(pdf.to_numpy())
+            contenders["numba njit loop, 1 thread (peer_numba)"] = lambda: peer_numba.eval_batch(X)
+        else:
+            numba_note = f" (in {BLOCK:,}-row blocks)"
+            contenders["numba njit loop, 1 thread (peer_numba)"] = lambda: _numba_blocks(peer_numba, pdf)
+    except ImportError:
+        print("numba is not installed (pip install numba): its row is left out", file=sys.stderr)
+
+    times = {name: [] for name in contenders}
+    names = list(contenders)
+    result = None
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            gc.collect()
+            t0 = time.perf_counter()
+            out = contenders[name]()
+            el = time.perf_counter() - t0
+            if isinstance(out, tuple) and len(out) == 3 and isinstance(out[0], float):
+                el = out[0]          # numba in blocks: the kernel time only
+            times[name].append(el)
+            if name == "riskrules Polars plan" and result is None:
+                result = out
+            del out
+    check = check_ours(result[0], result[1], pdf)
+    ours_t = times["riskrules Polars plan"]
+    rows = []
+    for name in names:
+        t = times[name]
+        rows.append({"name": name + (numba_note if name.startswith("numba") else ""),
+                     "best_s": min(t), "median_s": statistics.median(t),
+                     "best_rate": n / min(t), "median_rate": n / statistics.median(t),
+                     # ours / its hand-written counterpart within each round, then the median
+                     "ratio": _ratio(name, times)})
+    return {"rows": n, "rounds": rounds, "contenders": rows, "check": check}
+
+
+TWIN = {"riskrules Polars plan": "hand-written Polars (peer_polars)",
+        "riskrules DuckDB SQL": "hand-written DuckDB SQL (peer_duckdb)"}
+
+
+def _ratio(name: str, times: dict):
+    """Throughput of ours ÷ its hand-written twin, per round (the median of the rounds); for a
+    hand-written row, ours (the Polars plan) ÷ it."""
+    if name in TWIN:
+        ours, theirs = times[name], times.get(TWIN[name])
+    else:
+        ours, theirs = times["riskrules Polars plan"], times[name]
+    if not theirs or ours is theirs:
+        return None
+    return statistics.median(b / a for a, b in zip(ours, theirs))
+
+
+def _numba_blocks(peer_numba, pdf: pl.DataFrame):
+    kernel = 0.0
+    for s in range(0, pdf.height, BLOCK):
+        X = np.ascontiguousarray(pdf.slice(s, BLOCK).to_numpy())
         t0 = time.perf_counter()
-        s = classify_file(p, str(path), str(out), id_column="id", chunk=1 << 20)
-        t = time.perf_counter() - t0
-        print(f"end to end Parquet→Parquet, {n:,} rows: {t:.1f} s = {n / t / 1e6:.2f} M/s, rejected {s.rejected}, "
-              f"grades {s.grades}")
-    print(f"peak RSS {rss_mb():,.0f} MiB")
+        peer_numba.eval_batch(X)
+        kernel += time.perf_counter() - t0
+        del X
+    return (kernel, None, None)
+
+
+# ---- end to end ---------------------------------------------------------------------------
+
+def end_to_end_child(which: str, n: int, chunk: int) -> dict:
+    """Runs in a child process: one Parquet -> Parquet run, its time and peak RSS."""
+    path = ensure_parquet(n)
+    if which == "ours":
+        from engine import compile_text
+        from engine.batch_io import classify_file
+        from engine.batch_plan import plan as make_plan
+        checked, _ = compile_text(scorecard_text(), "bench.scorecard")
+        plan = make_plan(checked, AS_OF, events_given=False)
+        t0 = time.perf_counter()          # from here: what `riskrules classify` does per file
+        s = classify_file(plan, str(path), str(OUT / f"results_{n}.parquet"), id_column="id", chunk=chunk)
+        extra = {"rejected": s.rejected, "grades": s.grades}
+    else:
+        import peer_polars
+        score, grade, ratio = peer_polars.build()
+        t0 = time.perf_counter()
+        (pl.scan_parquet(path).select(pl.col("id"), *[pl.col(c).cast(pl.Float64) for c in W.NAMES])
+         .select(pl.col("id"), score, pl.col("x0")).select("id", "score", grade).select("id", "score", "grade", ratio)
+         .sink_parquet(OUT / f"peer_results_{n}.parquet"))
+        extra = {}
+    el = time.perf_counter() - t0
+    # VmHWM: this process's own peak (ru_maxrss survives exec and counts the pages of the
+    # parent it was forked from)
+    hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    return dict(extra, seconds=el, rate=n / el, peak_rss_mib=hwm / 1024,
+                ru_maxrss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def end_to_end(n: int, chunk: int, runs: int) -> dict:
+    ensure_parquet(n)
+    out = {"ours": [], "peer": []}
+    for r in range(runs):
+        for which in (("ours", "peer") if r % 2 == 0 else ("peer", "ours")):
+            p = subprocess.run([sys.executable, __file__, "--child", which, "--rows", str(n), "--chunk", str(chunk)],
+                               capture_output=True, text=True, check=True)
+            out[which].append(json.loads(p.stdout.strip().splitlines()[-1]))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"rows": n, "chunk": chunk, "runs": out, "children_peak_rss_mib": children}
+
+
+# ---- report -------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--chunk", type=int, default=1 << 20)
+    ap.add_argument("--e2e-runs", type=int, default=2)
+    ap.add_argument("--end-to-end-only", action="store_true")
+    ap.add_argument("--engine-only", action="store_true")
+    ap.add_argument("--no-duckdb", action="store_true")
+    ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--child", choices=("ours", "peer"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(end_to_end_child(args.child, args.rows, args.chunk)))
+        return
+    n = args.rows
+    report = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+                         f"polars {pl.__version__}", "load_before": os.getloadavg()}
+    try:
+        report["commit"] = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                                          capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    print(f"{report['date']}  {report['machine']}  commit {report.get('commit')}  "
+          f"load {report['load_before'][0]:.2f} {report['load_before'][1]:.2f} {report['load_before'][2]:.2f}")
+    if not args.engine_only:
+        e2e = end_to_end(n, args.chunk, args.e2e_runs)
+        report["end_to_end"] = e2e
+        print(f"\nend to end Parquet -> Parquet, {n:,} rows, chunk {args.chunk:,}, {args.e2e_runs} runs each, "
+              f"alternating, each in a child process (peak RSS: the child's VmHWM)")
+        print("| pipeline | best s | M rows/s | peak RSS MiB (max of runs) |")
+        print("|---|---|---|---|")
+        for which, label in (("ours", "riskrules classify_file (all result columns + rejects)"),
+                             ("peer", "hand-written Polars scan -> sink (score, grade, ratio)")):
+            runs = e2e["runs"][which]
+            best = min(runs, key=lambda r: r["seconds"])
+            print(f"| {label} | {best['seconds']:.2f} | {best['rate'] / 1e6:.2f} | "
+                  f"{max(r['peak_rss_mib'] for r in runs):,.0f} |")
+        print(f"getrusage(RUSAGE_CHILDREN).ru_maxrss: {e2e['children_peak_rss_mib']:,.0f} MiB")
+    if not args.end_to_end_only:
+        e = engine_only(n, args.rounds, not args.no_duckdb)
+        report["engine_only"] = e
+        c = e["check"]
+        print(f"\nengine only, {n:,} rows, {e['rounds']} interleaved rounds; ours exact on "
+              f"{c['rows'] - c['mismatches_all_rows']:,}/{c['rows']:,} rows, "
+              f"check rows {c['check_rows'] - c['mismatches_check_rows']}/{c['check_rows']}")
+        print("| contender | best M rows/s | median M rows/s | ratio (median of rounds) |")
+        print("|---|---|---|---|")
+        for r in e["contenders"]:
+            name = r["name"]
+            ratio = "" if r["ratio"] is None else (
+                f"{r['ratio']:.2f} = ours ÷ {TWIN[name].split(' (')[0]}" if name in TWIN
+                else f"{r['ratio']:.2f} = riskrules Polars ÷ this")
+            print(f"| {name} | {r['best_rate'] / 1e6:.2f} | {r['median_rate'] / 1e6:.2f} | {ratio} |")
+    report["load_after"] = os.getloadavg()
+    print(f"\nload after {report['load_after'][0]:.2f} {report['load_after'][1]:.2f} {report['load_after'][2]:.2f}; "
+          f"peak RSS of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
 
 
 if __name__ == "__main__":
