@@ -58,7 +58,9 @@ def columnar_run(ev, as_of: dt.date) -> Optional["ColumnarRun"]:
     if key in _cache:
         return _cache[key]
     run = None
-    if not any(u.policy.uses for u in used.values()):
+    # the byte templates carry no `since`/`until` of a lasting override: those stay per record
+    lasting = any(o.duration is not None for pc in [c, *used.values()] for o in pc.policy.overrides)
+    if not lasting and not any(u.policy.uses for u in used.values()):
         try:
             batch = compile_batch(c, as_of, resolve_used=lambda pid, on: next(
                 (u for u in used.values() if u.id == pid), None), events_given=True)
