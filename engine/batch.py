@@ -148,9 +148,10 @@ class PolarsBatch:
         ctx = _Chunk(self, df, events is not None)
         checks = ctx.checks(self.plan)
         # the expressions depend on the chunk only through its schema, which columns hold
-        # nulls and which checks its values need: chunks alike share one compiled form
+        # nulls and which checks its values need (the conditions themselves: one label may stand
+        # for `x < 0` in a chunk and `x > 1` in the next): chunks alike share one compiled form
         key = (tuple((c, str(t)) for c, t in df.schema.items()), frozenset(ctx.nulls), events is not None,
-               tuple(label for _, label in checks))
+               tuple((label, str(cond)) for cond, label in checks))
         compiled = self._compiled.get(key)
         if compiled is None:
             if len(self._compiled) >= 32:

@@ -40,7 +40,8 @@ def inject_invalid(checked, frame: pl.DataFrame, seed: int) -> pl.DataFrame:
         if k == "count":
             s = s.scatter(rows, -1)
         elif k == "ratio":
-            s = s.scatter(rows, 1.5)
+            # above the domain and below it, in different rows (and so, often, in different chunks)
+            s = s.scatter(rows[:2], 1.5).scatter(rows[2:], -0.25)
         elif k == "number" and decl.type.high is not None:
             s = s.scatter(rows, float(decl.type.high) + 1)
         elif k in ("enum", "grade"):
