@@ -97,10 +97,13 @@ def classify(tmp, rules, policies, *extra, input="enterprises.parquet", output="
 
 # ---- classify -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("engine", ["polars", "duckdb"])
-def test_classify_writes_every_result_and_counts_each_grade(work, engine):
-    tmp, rules, policies, _, _ = work
-    r = classify(tmp, rules, policies, "--engine", engine, "--chunk", "4")   # three chunks
+@pytest.mark.parametrize("engine, fmt", [("polars", "parquet"), ("duckdb", "parquet"), ("polars", "csv")])
+def test_classify_writes_every_result_and_counts_each_grade(work, engine, fmt):
+    tmp, rules, policies, frame, _ = work
+    if fmt == "csv":
+        frame.write_csv(tmp / "enterprises.csv")
+    r = classify(tmp, rules, policies, "--engine", engine, "--chunk", "4",   # three chunks
+                 input=f"enterprises.{fmt}")
     assert r.exit_code == 0, r.output
     counts = {row[0]: row[2] for row in table_rows(r.stdout) if row[0] in ("A", "B", "C")}
     assert counts == {"A": "1", "B": "2", "C": "3"}
