@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Optional
 
@@ -494,6 +494,16 @@ class _Gen:
     def policy_columns(self, p) -> list:
         pre = "__" + p.prefix
         ex = _Exprs(self, p)
+        # the value of an indicator computed from an expression, in a stage of its own: its
+        # contribution reads it up to six times (missing?, bins or half-up rounding, collected)
+        values = []
+        for ip in p.indicators:
+            if ip.direct is None:
+                s_ = ip.scoring
+                v = ex.expr(s_.operand if isinstance(s_, n.Bins) else s_.expr)
+                name = f"{pre}val{ip.index}"
+                values.append(alias(v.expr, name, quoted=True))
+                ex.staged[ip.index] = replace(v, expr=col(name), literal=None)
         stage1 = []
         contribs, excluded, collected = [], [], []
         for ip in p.indicators:
@@ -527,7 +537,7 @@ class _Gen:
                 weights = sub(int_lit(p.weight_total, wide), excl)
                 # GREATEST(…, 1): the branch is not taken when no weight is left, but an engine may
                 # still evaluate it (DuckDB raises on a division by zero)
-                safe = exp.Greatest(this=paren(weights), expressions=[int_lit(1, wide)])
+                safe = exp.Greatest(this=paren(weights), expressions=[int_lit(1, wide)], ignore_nulls=True)
                 renorm = half_up_div(mul(total, int_lit(10 ** (p.weight_scale + p.precision), wide)),
                                      mul(safe, int_lit(10 ** p.scale, wide)), wide)
                 units = case([(cmp("=", excl, num(0)), plain),
@@ -544,7 +554,7 @@ class _Gen:
         stage1.append(alias(cast(balanced(collected) if collected else num(0), INT), pre + "collected",
                                  quoted=True))
         stage2 = [alias(units, pre + "units", quoted=True), alias(no_data, pre + "no_data", quoted=True)]
-        stages = [stage1, stage2, [alias(cast(base_of(), INT), pre + "base", quoted=True)]]
+        stages = [values, stage1, stage2, [alias(cast(base_of(), INT), pre + "base", quoted=True)]]
         stages.append([alias(self._lasting_fired(k) if getattr(o, "duration", None) is not None else
                              coalesce_false(ex.condition(o.condition, "base")), f"{pre}o{k}", quoted=True)
                        for k, o in enumerate(p.checked.policy.overrides)])
@@ -569,13 +579,14 @@ class _Gen:
                  for f, o in zip(fired, overrides) if o.effect.kind in ("raise", "lower")]
         if moves:
             g = add(g, balanced([case([(f, num(s))], num(0)) for f, s in moves]))
-            g = exp.Greatest(this=num(0), expressions=[exp.Least(this=paren(g), expressions=[num(len(p.grades) - 1)])])
+            g = exp.Greatest(this=num(0), ignore_nulls=True,
+                             expressions=[exp.Least(this=paren(g), expressions=[num(len(p.grades) - 1)], ignore_nulls=True)])
         for f, o in zip(fired, overrides):
             if o.effect.kind == "at_most":
-                g = case([(f, exp.Least(this=paren(g), expressions=[num(idx(o.effect.grade))]))], g)
+                g = case([(f, exp.Least(this=paren(g), expressions=[num(idx(o.effect.grade))], ignore_nulls=True))], g)
         for f, o in zip(fired, overrides):
             if o.effect.kind == "at_least":
-                g = case([(f, exp.Greatest(this=paren(g), expressions=[num(idx(o.effect.grade))]))], g)
+                g = case([(f, exp.Greatest(this=paren(g), expressions=[num(idx(o.effect.grade))], ignore_nulls=True))], g)
         sets = sorted(((idx(o.effect.grade), f) for f, o in zip(fired, overrides) if o.effect.kind == "set"),
                       key=lambda t: -t[0])
         if sets:
@@ -680,6 +691,7 @@ class _Exprs:
         self.g = gen
         self.p = p
         self.lasting = lasting             # a Lasting: event counts as of its candidate day
+        self.staged: dict = {}             # indicator index → its value, a column of an earlier stage
         self._grade = "base"
 
     # ---- indicators -----------------------------------------------------------------
@@ -699,7 +711,7 @@ class _Exprs:
             # a required input that is missing rejects the row: its contribution is never read
             nullable = name not in p.defaults and ip.missing != "none"
         else:
-            value = self.expr(s.operand if isinstance(s, n.Bins) else s.expr)
+            value = self.staged.get(ip.index) or self.expr(s.operand if isinstance(s, n.Bins) else s.expr)
             present = not_null(value.expr)
             scored = self._bins(ip, value) if isinstance(s, n.Bins) else self._arith_points(ip, value)
             conds = [present] + [is_null(col(p.column(x))) for x in ip.defaulted
@@ -860,9 +872,10 @@ class _Exprs:
             vals = [self._as_int(self.expr(a)) for a in e.args]
             es = [_rescale(v, nm.scale, nm.wide) for v in vals]
             f = exp.Least if e.function == "min" else exp.Greatest
-            # LEAST/GREATEST skip NULLs in some dialects; min/max of an unknown is unknown
+            # min/max of an unknown is unknown: said here once, so the dialect's own NULL rule for
+            # LEAST/GREATEST does not matter (ignore_nulls: sqlglot adds no second NULL test)
             anynull = or_([is_null(x) for x in es])
-            return V("int", case([(not_(anynull), f(this=es[0], expressions=es[1:]))]), nm.scale, nm)
+            return V("int", case([(not_(anynull), f(this=es[0], expressions=es[1:], ignore_nulls=True))]), nm.scale, nm)
         d = self.expr(e.args[0]).expr
         as_of = p.as_of
         if e.function == "days_since":
