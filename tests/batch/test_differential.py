@@ -6,6 +6,7 @@ values) with invalid values injected; policies are the shipped ones and random s
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import numpy as np
 import polars as pl
@@ -52,6 +53,7 @@ def inject_invalid(checked, frame: pl.DataFrame, seed: int) -> pl.DataFrame:
     return frame.with_columns(**cols)
 
 
+@functools.lru_cache(maxsize=1)
 def shipped():
     return [s.checked for s in load_paths(["policies"]) if s.checked is not None]
 
@@ -97,7 +99,7 @@ def test_a_lasting_override_in_every_backend_as_the_policy_tests_it(as_of):
     want = expected(checked, records(checked, frame, events), on)
     assert {i: (w[1]["grade"], w[1]["overrides"]) for i, w in want.items()} == \
         {i: (g, ["季度禁售"] if g == "禁售" else []) for i, _, g in cases}
-    assert differences(checked, frame, events, on) == []
+    assert differences(checked, frame, events, on, chunks=(None,)) == []     # (chunks: the shipped test)
 
 
 def test_a_lasting_override_without_events_never_fires():
@@ -213,7 +215,7 @@ def policies(draw):
     return POLICY_HEAD + "\n".join(parts) + "\n}\n"
 
 
-@settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=policies(), seed=st.integers(0, 10_000))
 def test_random_policies(text, seed):
     checked, diags = compile_text(text)

@@ -22,14 +22,14 @@ from engine.sqlgen import DIALECTS, build, parse_back, render
 from engine.synth import population
 
 from support import actual, expected, records
-from test_differential import inject_invalid
+from test_differential import inject_invalid, shipped
 
 AS_OF = dt.date(2024, 6, 30)
 DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def _checked():
-    return [s.checked for s in load_paths(["policies"]) if s.checked is not None]
+    return shipped()
 
 
 def _features(c) -> set:
