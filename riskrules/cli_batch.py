@@ -10,8 +10,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from engine import diagnostics as dg
-from engine.loader import Registry
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -20,24 +18,14 @@ runs_app = typer.Typer(help="Monthly runs: list them, and the grade transitions 
 
 
 def _policy(policy: str, policies: Path, on: dt.date):
-    paths = [str(policies)] + ([policy] if policy.endswith(".rules") else [])
-    registry, diags = Registry.from_paths(paths)
-    pid, version = policy, None
-    if policy.endswith(".rules"):
-        found = [c for c in registry.all() if Path(c.file).resolve() == Path(policy).resolve()]
-        if not found:
-            for d in diags:
-                if d.is_error:
-                    err.print(dg.render_text(d), markup=False)
-            err.print(f"error: {policy} does not check clean", markup=False)
-            raise typer.Exit(1)
-        pid, version = found[0].id, found[0].version
-    try:
-        ev = registry.evaluator(pid, version=version, on=on)
-    except LookupError as exc:
-        err.print(f"error: {exc}; known policies: {', '.join(registry.ids())}", markup=False)
-        raise typer.Exit(2)
-    resolve = lambda i, d: (lambda e: e.checked if e else None)(registry._resolve_used(i, d))  # noqa: E731
+    """(checked policy, resolver of used policies by id and date) for a policy id or a .rules file."""
+    from riskrules.cli import resolve_evaluator
+    ev = resolve_evaluator(policy, policies, None, on)
+    used = ev._resolve_used
+
+    def resolve(policy_id, day):
+        found = used(policy_id, day) if used is not None else None
+        return found.checked if found is not None else None
     return ev.checked, resolve
 
 
