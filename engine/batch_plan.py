@@ -23,6 +23,7 @@ from typing import Optional
 
 from . import nodes as n
 from .compiler import default_value as _evaluator_default
+from .semantics import score_scales
 from .checker.context import CheckedPolicy, IndicatorSpec
 from .result import measure_json
 from .semantics import decimal_places, last_day_held, scaled, window_bounds
@@ -242,18 +243,7 @@ def plan(checked: CheckedPolicy, as_of: dt.date, resolve_used=None, events_given
     precision = checked.precision
 
     # --- scales: exactly as Evaluator.__init__ -----------------------------------------
-    weight_scale = max((decimal_places(s.weight) for s in specs), default=0)
-    point_scale = 0
-    for s in specs:
-        pts = list(s.table.points) if s.table and s.table.kind == "numeric" else \
-            [p for _, p, _ in s.table.mapping] if s.table else []
-        pts += [i.missing.points for i in (inputs.get(x) for x in s.inputs)
-                if i is not None and i.missing.kind == "points"]
-        pts += [s.max_points]
-        point_scale = max([point_scale] + [decimal_places(p) for p in pts])
-        if s.table is None:
-            point_scale = max(point_scale, precision)
-    scale = weight_scale + point_scale
+    weight_scale, scale = score_scales(specs, inputs, precision)
     weight_total = sum(scaled(s.weight, weight_scale) for s in specs)
 
     used = {}

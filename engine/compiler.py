@@ -20,7 +20,7 @@ from . import nodes as n
 from .checker.context import CheckedPolicy, IndicatorSpec
 from .expressions import MISSING, Env, compile_expr, to_decimal
 from .result import Result, measure_json as _measure_json
-from .semantics import (decimal_places, last_day_held, renormalised_score, round_half_up, scaled,
+from .semantics import (score_scales, last_day_held, renormalised_score, round_half_up, scaled,
                         score_from_total, shift)
 from .validate import InputError, parse_date, parse_events, problem, problems
 
@@ -67,18 +67,7 @@ class Evaluator:
 
         # --- scales: every contribution is an integer count of 10^-scale units ---------
         specs = checked.indicators
-        self.weight_scale = max((decimal_places(s.weight) for s in specs), default=0)
-        point_scale = 0
-        for s in specs:
-            pts = list(s.table.points) if s.table and s.table.kind == "numeric" else \
-                [p for _, p, _ in s.table.mapping] if s.table else []
-            pts += [i.missing.points for i in (inputs.get(x) for x in s.inputs)
-                    if i is not None and i.missing.kind == "points"]
-            pts += [s.max_points]
-            point_scale = max([point_scale] + [decimal_places(p) for p in pts])
-            if s.table is None:
-                point_scale = max(point_scale, self.precision)
-        self.scale = self.weight_scale + point_scale
+        self.weight_scale, self.scale = score_scales(specs, inputs, self.precision)
         self.weight_total = sum(scaled(s.weight, self.weight_scale) for s in specs)
 
         # --- grading ---------------------------------------------------------------------

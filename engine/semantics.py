@@ -53,6 +53,24 @@ def renormalised_score(total: int, scale: int, weight_sum: int, weight_scale: in
     return div_round_half_up(num, den)
 
 
+def score_scales(specs, inputs: dict, precision: int) -> tuple[int, int]:
+    """(weight scale, contribution scale): the decimal places that make every weight, and every
+    weight × points an indicator can give, a whole number (docs/semantics.md §2). One rule for
+    every backend, so they all sum the same integers."""
+    weight_scale = max((decimal_places(s.weight) for s in specs), default=0)
+    point_scale = 0
+    for s in specs:
+        pts = list(s.table.points) if s.table and s.table.kind == "numeric" else \
+            [p for _, p, _ in s.table.mapping] if s.table else []
+        pts += [i.missing.points for i in (inputs.get(x) for x in s.inputs)
+                if i is not None and i.missing.kind == "points"]
+        pts += [s.max_points]
+        point_scale = max([point_scale] + [decimal_places(p) for p in pts])
+        if s.table is None:          # `points = …` is rounded to the policy's precision
+            point_scale = max(point_scale, precision)
+    return weight_scale, weight_scale + point_scale
+
+
 def as_decimal_score(units: int, precision: int) -> Decimal:
     return Decimal(units).scaleb(-precision)
 
