@@ -51,13 +51,14 @@ class Event:
     policy_sha256: Optional[str] = None
 
 
-def append(conn, events: list[Event], *, postgres: bool) -> list[int]:
-    """Add events to the chain inside the caller's transaction; returns their ids."""
+def append(cursor, events: list[Event], *, postgres: bool) -> list[int]:
+    """Add events to the chain inside the transaction of `cursor` (DB-API); returns their ids.
+    The head is read with a row lock (PostgreSQL) or under SQLite's write lock, so appends of
+    all processes form one chain."""
     if not events:
         return []
-    # plain SQL: this runs in every commit of the evaluation path
-    last_id, last_hash = conn.exec_driver_sql("SELECT last_id, last_hash FROM audit_head WHERE id = 1"
-                                              + (" FOR UPDATE" if postgres else "")).one()
+    cursor.execute("SELECT last_id, last_hash FROM audit_head WHERE id = 1" + (" FOR UPDATE" if postgres else ""))
+    last_id, last_hash = cursor.fetchone()
     rows = []
     at = utcnow()
     for e in events:
@@ -68,9 +69,9 @@ def append(conn, events: list[Event], *, postgres: bool) -> list[int]:
                "detail": canonical_json(e.detail), "prev_hash": last_hash}
         row["hash"] = last_hash = link_hash(last_hash, row)
         rows.append(row)
-    insert_rows(conn, AuditEntry.__table__, rows)
-    conn.exec_driver_sql(f"UPDATE audit_head SET last_id = {marks(conn, 1)}, last_hash = {marks(conn, 1)} WHERE id = 1",
-                         (last_id, last_hash))
+    insert_rows(cursor, AuditEntry.__table__, rows, postgres=postgres)
+    cursor.execute(f"UPDATE audit_head SET last_id = {marks(postgres, 1)}, last_hash = {marks(postgres, 1)} "
+                   "WHERE id = 1", (last_id, last_hash))
     return [r["id"] for r in rows]
 
 

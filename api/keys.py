@@ -19,7 +19,7 @@ from typing import Optional
 from sqlalchemy import insert, select, update
 
 from . import audit
-from .store import ApiKey, utcnow
+from .store import ApiKey, dbapi_cursor, utcnow
 
 ROLES = ("system", "officer", "auditor", "admin")
 
@@ -85,7 +85,7 @@ def create_key(store, *, name: str, role: str, jurisdiction: str, actor: Caller)
            "prefix": key[:12], "created_at": utcnow(), "revoked_at": None}
     with store.write() as conn:
         row["id"] = conn.execute(insert(ApiKey.__table__).returning(ApiKey.id), row).scalar_one()
-        audit.append(conn, [audit.Event(actor.id, actor.name, actor.role, "key_create", jurisdiction,
+        audit.append(dbapi_cursor(conn), [audit.Event(actor.id, actor.name, actor.role, "key_create", jurisdiction,
                                         {"key_id": row["id"], "name": name, "role": role,
                                          "prefix": row["prefix"]})], postgres=store.is_postgres)
     return row, key
@@ -102,7 +102,7 @@ def revoke_key(store, key_id: int, *, actor: Caller) -> Optional[dict]:
         if row["revoked_at"] is None:
             row["revoked_at"] = utcnow()
             conn.execute(update(table).where(table.c.id == key_id).values(revoked_at=row["revoked_at"]))
-            audit.append(conn, [audit.Event(actor.id, actor.name, actor.role, "key_revoke", row["jurisdiction"],
+            audit.append(dbapi_cursor(conn), [audit.Event(actor.id, actor.name, actor.role, "key_revoke", row["jurisdiction"],
                                             {"key_id": key_id, "name": row["name"]})],
                          postgres=store.is_postgres)
     return row

@@ -12,7 +12,7 @@ from . import audit, views
 from .keys import Caller, jurisdiction_of
 from .policyset import PolicySet, published_file
 from .problems import Problem
-from .store import PublishedVersion, utcnow
+from .store import PublishedVersion, dbapi_cursor, utcnow
 
 SUBMITTED = "submitted.rules"
 
@@ -55,7 +55,7 @@ def publish(service, caller: Caller, policy_id: str, text: str, file: str | None
 
     def record(conn):
         conn.execute(insert(PublishedVersion.__table__), row)
-        audit.append(conn, [event], postgres=service.store.is_postgres)
+        audit.append(dbapi_cursor(conn), [event], postgres=service.store.is_postgres)
 
     try:
         ok, set_diags = service.policies.add_published(row, record)
@@ -74,7 +74,7 @@ def reload_recorder(store, caller: Caller):
     """The audit event of a reload: which versions the new set holds."""
     def record(conn, pset: PolicySet):
         versions = {f"{c.id}@{c.version}": c.sha256 for c in pset.registry.all()}
-        audit.append(conn, [audit.Event(caller.id, caller.name, caller.role, "reload", caller.jurisdiction,
+        audit.append(dbapi_cursor(conn), [audit.Event(caller.id, caller.name, caller.role, "reload", caller.jurisdiction,
                                         {"versions": versions})], postgres=store.is_postgres)
     return record
 

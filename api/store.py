@@ -110,18 +110,23 @@ class ServiceState(SQLModel, table=True):
     reloads: int = 0
 
 
-def marks(conn, n: int) -> str:
-    return ", ".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"] * n)
+def marks(postgres: bool, n: int) -> str:
+    return ", ".join(["%s" if postgres else "?"] * n)
 
 
-def insert_rows(conn, table, rows: list[dict]) -> None:
+def dbapi_cursor(conn):
+    """The DB-API cursor of a SQLAlchemy connection, inside its transaction."""
+    return conn.connection.cursor()
+
+
+def insert_rows(cursor, table, rows: list[dict], *, postgres: bool) -> None:
     """Insert many rows with one DB-API executemany: SQLAlchemy's per-row statement building
     costs more than the database does on the evaluation path."""
     if not rows:
         return
     columns = list(rows[0])
-    sql = f'INSERT INTO {table.name} ({", ".join(columns)}) VALUES ({marks(conn, len(columns))})'  # our own names
-    conn.exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in rows])
+    sql = f'INSERT INTO {table.name} ({", ".join(columns)}) VALUES ({marks(postgres, len(columns))})'  # our names
+    cursor.executemany(sql, [tuple(r[c] for c in columns) for r in rows])
 
 
 def make_engine(url: str) -> Engine:
@@ -161,19 +166,24 @@ class Store:
 
     @contextmanager
     def write(self):
-        """A write transaction. On SQLite, writers of all processes queue on a file lock first:
-        SQLite's own busy wait sleeps up to 100 ms between tries, which would be the p99."""
+        """A write transaction (a SQLAlchemy connection)."""
+        with self.write_lock(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def write_lock(self):
+        """On SQLite, writers of all processes queue on a file lock before they begin: SQLite's
+        own busy wait sleeps up to 100 ms between tries, which would be the p99. On PostgreSQL
+        nothing: its row locks order the writers."""
         if self._lock_path is None:
-            with self.engine.begin() as conn:
-                yield conn
+            yield
             return
         with self._thread_lock:
             if self._lock_file is None:
                 self._lock_file = open(self._lock_path, "a")
             fcntl.flock(self._lock_file, fcntl.LOCK_EX)
             try:
-                with self.engine.begin() as conn:
-                    yield conn
+                yield
             finally:
                 fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
@@ -249,3 +259,44 @@ class Store:
     def ping(self) -> None:
         with self.reader() as conn:
             conn.exec_driver_sql("SELECT 1")
+
+
+class DedicatedWriter:
+    """A DB-API connection held by one thread (the recorder's) for its own transactions.
+
+    Every evaluation commits through here, so the path is the driver's alone: no pool checkout,
+    no pre-ping, no SQLAlchemy statement machinery (measured on SQLite: 298 → 176 µs of CPU a
+    commit of one evaluation). A transaction that fails drops the connection; the next one
+    connects anew, so a database restart costs the requests of one commit.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._fairy = None
+
+    @contextmanager
+    def transaction(self):
+        """Yields the driver connection inside a transaction; commits on exit."""
+        with self.store.write_lock():
+            conn = self._connection()
+            try:
+                if not self.store.is_postgres:
+                    conn.execute("BEGIN IMMEDIATE")   # the connection is in autocommit mode (make_engine)
+                yield conn
+                conn.commit()
+            except BaseException:
+                self.close()
+                raise
+
+    def _connection(self):
+        if self._fairy is None:
+            self._fairy = self.store.engine.raw_connection()
+        return self._fairy.driver_connection
+
+    def close(self) -> None:
+        if self._fairy is not None:
+            fairy, self._fairy = self._fairy, None
+            try:
+                fairy.invalidate()      # closes the driver connection: an open transaction rolls back
+            except Exception:  # noqa: BLE001 - it is being thrown away
+                pass
