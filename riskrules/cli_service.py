@@ -67,16 +67,10 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
     if workers == 1:
         uvicorn.Server(config).run()
         return
-    from uvicorn.supervisors.multiprocess import Multiprocess
+    from api.workers import Supervisor
 
-    class Supervisor(Multiprocess):
-        """uvicorn's supervisor, except that SIGHUP reloads the policies instead of restarting the
-        workers: checked here, and counted in the store if clean; the workers follow."""
-
-        def handle_hup(self) -> None:
-            _reload_from_supervisor(settings)
-
-    Supervisor(config, sockets=[config.bind_socket()]).run()
+    # SIGHUP reloads the policies: checked here, counted in the store if clean; the workers follow
+    Supervisor(config, on_hup=lambda: _reload_from_supervisor(settings)).run()
 
 
 def _reload_from_supervisor(settings) -> None:
