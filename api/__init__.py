@@ -3,7 +3,8 @@
     main.py        wires the routers, problem handlers and body limits (create_app)
     routes/        one router per resource: thin — validate, call the engine, shape the answer
     deps.py        what routes need, as Annotated dependencies (caller, policy set, bodies)
-    routing.py     the route class of the evaluation endpoints (no dependency solver)
+    routing.py     HotPaths: the evaluation endpoints answered before the router (no dependency solver)
+    workers.py     `serve --workers N`: a listening socket per worker (SO_REUSEPORT), SIGHUP reloads
     service.py     what a worker holds: settings, store, key cache, policy set, recorder
     policyset.py   the policies in service, compiled once, swapped whole on reload / publish
     evaluations.py evaluating for a caller: the answer, its record, its audit event

@@ -15,12 +15,15 @@ from fastapi import FastAPI
 
 from . import problems
 from .limits import BodyLimit
+from .routing import HotPaths
 from .publishing import SIGNAL_ACTOR, reload_recorder
 from .routes import audit, draws, evaluations, health, policies
 from .service import Service
 from .settings import Settings
 
 log = logging.getLogger("riskrules.api")
+
+NO_TELEMETRY = {"tracing": False, "metrics": False, "logs": False}
 
 DESCRIPTION = """Grades enterprises against the credit-risk classification policies of market-regulation
 offices, and lists the supervision measures that follow. Every endpoint but `/v1/health` needs an API key
@@ -44,12 +47,15 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
             await asyncio.to_thread(service.stop)
 
     app = FastAPI(title="riskrules", version="1", description=DESCRIPTION, lifespan=lifespan,
-                  docs_url="/v1/docs", openapi_url="/v1/openapi.json", redoc_url=None)
+                  docs_url="/v1/docs", openapi_url="/v1/openapi.json", redoc_url=None,
+                  telemetry=None if settings.telemetry else NO_TELEMETRY)
     app.state.service = service
     problems.install(app)
-    app.include_router(evaluations.hot, prefix="/v1")     # matched first: most requests are these
+    app.include_router(evaluations.hot, prefix="/v1")
     for module in (evaluations, policies, audit, health, draws):
         app.include_router(module.router, prefix="/v1")
+    # innermost first: HotPaths answers the evaluation routes inside the body limits
+    app.add_middleware(HotPaths, router=evaluations.hot, prefix="/v1")
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, batch=settings.max_batch_bytes)
     return app
 

@@ -13,12 +13,11 @@ from ..deps import (EVALUATION_OPENAPI, CanReadEvaluations, EvaluationContext, P
 from .. import problems
 from ..problems import Problem
 from ..responses import JSON, NDJSONStream
-from ..routing import DirectRoute
 from ..schemas import (EVALUATION_REQUEST_EXAMPLE, WEIHAI_INPUTS, BatchResult, Evaluation, EvaluationRequest,
                        StoredEvaluation)
 
 router = APIRouter(tags=["evaluations"])
-hot = APIRouter(tags=["evaluations"], route_class=DirectRoute)     # the two evaluation endpoints
+hot = APIRouter(tags=["evaluations"])     # the two evaluation endpoints, answered by routing.HotPaths
 
 CHUNK = 2000              # records evaluated, recorded and released together in a batch (per record;
                           # through the columnar plan, api/columnar.CHUNK)
