@@ -73,6 +73,18 @@ def columnar_run(ev, as_of: dt.date) -> Optional["ColumnarRun"]:
     return run
 
 
+def _refuse_ints_outside(values: list, ok: list, low: int, high: int) -> None:
+    """Rows holding an int outside [low, high) go per record (their value here becomes None).
+    Most chunks hold none: one pass over the ints, then the row loop only when one is out."""
+    ints = [v for v in values if type(v) is int]
+    if not ints or (low <= min(ints) and max(ints) < high):
+        return
+    for r, v in enumerate(values):
+        if type(v) is int and not low <= v < high:
+            ok[r] = False
+            values[r] = None
+
+
 class Templates:
     """The JSON bytes of a policy's results, made once: the constant parts, and the parts that
     depend only on the grade, the base grade, the overrides and alerts fired and `collected`."""
@@ -201,15 +213,9 @@ class ColumnarRun:
                         ok[r] = False
                         values[r] = None
             if int in types and kind != "count":
-                for r, v in enumerate(values):
-                    if type(v) is int and not -_EXACT_FLOAT <= v <= _EXACT_FLOAT:
-                        ok[r] = False
-                        values[r] = None
+                _refuse_ints_outside(values, ok, -_EXACT_FLOAT, _EXACT_FLOAT + 1)   # a float carries these exactly
             elif kind == "count":
-                for r, v in enumerate(values):
-                    if type(v) is int and not -_I64 <= v < _I64:
-                        ok[r] = False
-                        values[r] = None
+                _refuse_ints_outside(values, ok, -_I64, _I64)
             cols[col] = pl.Series(col, values, dtype=_DTYPES[kind])    # (only the allowed types left)
         events = None
         if self.plan.events_inputs():
