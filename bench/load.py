@@ -131,9 +131,9 @@ def _cpu_times() -> tuple[int, int]:
     return sum(v) - v[3] - v[4], sum(v)
 
 
-def run_wrk(args, key: str, bodies_file: Path, server_pid: int) -> dict:
+def run_wrk(args, connections: int, key: str, bodies_file: Path, server_pid: int) -> dict:
     url = f"{base(args)}/v1/policies/{POLICY}/evaluations"
-    cmd = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
+    cmd = ["wrk", f"-t{args.wrk_threads}", f"-c{connections}", f"-d{args.duration}s", "--latency",
            "--timeout", "5s", "-s", str(HERE / "load.lua"), url, "--", str(bodies_file), key]
     print("$ " + " ".join(cmd[:-1] + ["<key>"]))
     server0, machine0 = tree_cpu_seconds(server_pid), _cpu_times()
@@ -200,11 +200,15 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--database-url", default=None, help="default: a fresh SQLite file in a temporary folder")
     ap.add_argument("--duration", type=int, default=10, help="seconds of wrk")
-    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--connections", type=int, nargs="+", default=[8, 16, 32],
+                    help="wrk connections; one run per value (latency grows with the connections "
+                         "held open at a given rate: mean latency = connections / requests per second)")
     ap.add_argument("--wrk-threads", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=10_000)
     ap.add_argument("--batches", type=int, default=3, help="batches per client")
-    ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--clients", type=int, default=4,
+                    help="concurrent batch clients (each worker gets connections of its own only by "
+                         "the kernel's hash, so 2 clients land on one worker half the time)")
     ap.add_argument("--skip-single", action="store_true")
     ap.add_argument("--skip-batch", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -232,8 +236,11 @@ def main() -> None:
     try:
         check_answers(args, key, rows[:2000], expected)
         if not args.skip_single:
-            report["single"] = run_wrk(args, key, bodies_file, proc.pid)
-            print("single:", json.dumps(report["single"]))
+            report["single"] = []
+            for connections in args.connections:
+                run = dict(connections=connections, **run_wrk(args, connections, key, bodies_file, proc.pid))
+                report["single"].append(run)
+                print("single:", json.dumps(run))
         if not args.skip_batch:
             report["batch_ndjson"] = run_batches(args, key, rows, ndjson=True, server_pid=proc.pid)
             print("batch:", json.dumps(report["batch_ndjson"]))
