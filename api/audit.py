@@ -20,7 +20,7 @@ from typing import Optional
 
 from sqlalchemy import select
 
-from .store import AuditEntry, AuditHead, insert_rows, marks, utcnow
+from .store import AuditEntry, AuditHead, insert_rows, insert_values, marks, utcnow
 
 GENESIS = "0" * 64
 CONTENT = ("id", "at", "actor_id", "actor_name", "role", "action", "jurisdiction",
@@ -51,14 +51,18 @@ class Event:
     policy_sha256: Optional[str] = None
 
 
-def append(cursor, events: list[Event], *, postgres: bool) -> list[int]:
-    """Add events to the chain inside the transaction of `cursor` (DB-API); returns their ids.
-    The head is read with a row lock (PostgreSQL) or under SQLite's write lock, so appends of
-    all processes form one chain."""
-    if not events:
-        return []
-    cursor.execute("SELECT last_id, last_hash FROM audit_head WHERE id = 1" + (" FOR UPDATE" if postgres else ""))
-    last_id, last_hash = cursor.fetchone()
+def head_sql(postgres: bool) -> str:
+    """Reads the chain's head; on PostgreSQL with a row lock held to the commit (on SQLite the
+    write transaction already excludes every other writer)."""
+    return "SELECT last_id, last_hash FROM audit_head WHERE id = 1" + (" FOR UPDATE" if postgres else "")
+
+
+def move_head_sql(postgres: bool) -> str:
+    return f"UPDATE audit_head SET last_id = {marks(postgres, 1)}, last_hash = {marks(postgres, 1)} WHERE id = 1"
+
+
+def link(events: list[Event], last_id: int, last_hash: str) -> list[dict]:
+    """The rows that append `events` to a chain whose head is (last_id, last_hash)."""
     rows = []
     at = utcnow()
     for e in events:
@@ -69,10 +73,36 @@ def append(cursor, events: list[Event], *, postgres: bool) -> list[int]:
                "detail": canonical_json(e.detail), "prev_hash": last_hash}
         row["hash"] = last_hash = link_hash(last_hash, row)
         rows.append(row)
+    return rows
+
+
+def append(cursor, events: list[Event], *, postgres: bool) -> list[int]:
+    """Add events to the chain inside the transaction of `cursor` (DB-API); returns their ids.
+    The head is read under a lock held to the commit, so appends of all processes form one chain."""
+    if not events:
+        return []
+    cursor.execute(head_sql(postgres))
+    rows = link(events, *cursor.fetchone())
     insert_rows(cursor, AuditEntry.__table__, rows, postgres=postgres)
-    cursor.execute(f"UPDATE audit_head SET last_id = {marks(postgres, 1)}, last_hash = {marks(postgres, 1)} "
-                   "WHERE id = 1", (last_id, last_hash))
+    cursor.execute(move_head_sql(postgres), (rows[-1]["id"], rows[-1]["hash"]))
     return [r["id"] for r in rows]
+
+
+def append_in_one_statement(cursor, events: list[Event], rows_before: tuple = ()) -> None:
+    """PostgreSQL: `append`, and the inserts of `rows_before` ((table, rows) pairs), as one
+    statement after the head's read: two round trips where `append` and its inserts take five,
+    which is most of a small commit's CPU in psycopg (measured: 935 -> 670 µs a commit of one).
+    A statement takes at most 65,535 parameters: meant for commits of some hundreds of rows."""
+    cursor.execute(head_sql(True))
+    rows = link(events, *cursor.fetchone())
+    parts, params = [], []
+    for table, table_rows in [*rows_before, (AuditEntry.__table__, rows)]:
+        if table_rows:
+            sql, values = insert_values(table, table_rows, postgres=True)
+            parts.append(f"w{len(parts)} AS ({sql})")
+            params += values
+    params += [rows[-1]["id"], rows[-1]["hash"]]
+    cursor.execute(f"WITH {', '.join(parts)} {move_head_sql(True)}", params)
 
 
 @dataclass

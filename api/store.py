@@ -119,14 +119,26 @@ def dbapi_cursor(conn):
     return conn.connection.cursor()
 
 
+def insert_statement(table, rows: list[dict], *, postgres: bool) -> tuple[str, list[tuple]]:
+    """One INSERT for `executemany`, and its parameter rows (columns: the first row's keys)."""
+    columns = list(rows[0])
+    sql = f'INSERT INTO {table.name} ({", ".join(columns)}) VALUES ({marks(postgres, len(columns))})'  # our names
+    return sql, [tuple(r[c] for c in columns) for r in rows]
+
+
+def insert_values(table, rows: list[dict], *, postgres: bool) -> tuple[str, list]:
+    """One INSERT of all `rows` as a multi-row VALUES, and its flat parameter list."""
+    columns = list(rows[0])
+    one = f"({marks(postgres, len(columns))})"
+    sql = f'INSERT INTO {table.name} ({", ".join(columns)}) VALUES {", ".join([one] * len(rows))}'   # our names
+    return sql, [r[c] for r in rows for c in columns]
+
+
 def insert_rows(cursor, table, rows: list[dict], *, postgres: bool) -> None:
     """Insert many rows with one DB-API executemany: SQLAlchemy's per-row statement building
     costs more than the database does on the evaluation path."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    sql = f'INSERT INTO {table.name} ({", ".join(columns)}) VALUES ({marks(postgres, len(columns))})'  # our names
-    cursor.executemany(sql, [tuple(r[c] for c in columns) for r in rows])
+    if rows:
+        cursor.executemany(*insert_statement(table, rows, postgres=postgres))
 
 
 def make_engine(url: str) -> Engine:
@@ -300,3 +312,4 @@ class DedicatedWriter:
                 fairy.invalidate()      # closes the driver connection: an open transaction rolls back
             except Exception:  # noqa: BLE001 - it is being thrown away
                 pass
+
