@@ -111,3 +111,14 @@ def test_the_router_answers_a_batch_as_hot_paths_do(api, router_only, case):
         assert lines[0] == lines[1] and len(lines[0]) == 2
     else:
         assert _without_ids(hot.json()) == _without_ids(routed.json())
+
+
+def test_fastapis_opentelemetry_is_off_unless_the_operator_turns_it_on(monkeypatch, tmp_path):
+    monkeypatch.setenv("RISKRULES_DATABASE_URL", f"sqlite:///{tmp_path / 'unused.db'}")
+    monkeypatch.delenv("RISKRULES_TELEMETRY", raising=False)
+    off = Settings.from_env()
+    assert off.telemetry is False
+    assert create_app(off)._telemetry["tracing"] is False      # no provider lookup per request
+    monkeypatch.setenv("RISKRULES_TELEMETRY", "1")
+    on = Settings.from_env()
+    assert on.telemetry is True and create_app(on)._telemetry["tracing"] is True
