@@ -4,14 +4,15 @@ Evaluating one enterprise costs about 15 µs; the router, its exception wrappers
 dependency solver cost several times that (measured under wrk on the 89-indicator scorecard:
 27 % of the worker's CPU between the body-limit middleware and the endpoint). `HotPaths` is a
 pure ASGI middleware, Starlette's documented way to take a request before the router: for the
-routes it is given it matches the path with the route's own regex and calls the route's own
-endpoint, resolving its few parameters with the functions its dependencies name
-(`deps.evaluation_call`). So the endpoint's signature stays the truth about what it needs, the
+routes it is given it matches the path as the router would (the route's own path, compiled by
+Starlette) and calls the route's own endpoint, resolving its few parameters with the functions
+its dependencies name (`deps.evaluation_call`). So the endpoint's signature stays the truth about what it needs, the
 route still documents it in OpenAPI, and FastAPI would serve it the same way without this.
 """
 from __future__ import annotations
 
 import inspect
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.routing import compile_path
