@@ -66,6 +66,15 @@ def item_problems(obj) -> list[dict]:
     return out
 
 
+def parse_item(index: int, raw: bytes) -> tuple:
+    """(parsed request, None), or (None, the refusal of a line that is not JSON)."""
+    try:
+        return orjson.loads(raw), None
+    except orjson.JSONDecodeError as exc:
+        return None, refusal("malformed-request", [{"loc": [], "type": "json_invalid",
+                                                   "msg": f"line {index + 1} is not JSON: {exc}"}])
+
+
 def _input_problems(exc: InputError) -> list[dict]:
     return [dict(p, loc=["inputs"] + list(p["loc"])) for p in exc.problems]
 
@@ -185,6 +194,8 @@ class Batch:
     def _one(self, item: tuple, now: str, answers: list, rows: list) -> int:
         """One record on the per-record path: its answer appended (and its record); 1 if evaluated."""
         index, obj, refused = item
+        if type(obj) is bytes:
+            obj, refused = parse_item(index, obj)
         if refused is not None:
             answers.append(orjson.dumps({"index": index, "error": refused}))
             return 0

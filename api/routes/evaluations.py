@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 import orjson
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -19,6 +20,7 @@ from ..schemas import (EVALUATION_REQUEST_EXAMPLE, WEIHAI_INPUTS, BatchResult, E
 router = APIRouter(tags=["evaluations"])
 hot = APIRouter(tags=["evaluations"])     # the two evaluation endpoints, answered by routing.HotPaths
 
+_ARRAY_OF_RAW = msgspec.json.Decoder(list[msgspec.Raw])
 CHUNK = 2000              # records evaluated, recorded and released together in a batch (per record;
                           # through the columnar plan, api/columnar.CHUNK)
 _ONE_BODY = {**EVALUATION_OPENAPI, "requestBody": {"required": True, "content": {"application/json": {
@@ -69,10 +71,16 @@ async def evaluate_batch(policy_id: PolicyId, call: EvaluationContext, request: 
     if media != "application/json":
         raise Problem("unsupported-media-type", "send a JSON array (application/json) or NDJSON "
                       "(application/x-ndjson)")
-    try:
-        items = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise Problem("malformed-request", f"the body is not valid JSON: {exc}")
+    body = await request.body()
+    try:        # the array's elements as JSON bytes, each parsed when evaluated (api/columnar.py)
+        items = [bytes(raw) for raw in _ARRAY_OF_RAW.decode(body)]
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        items = None
+    if items is None:
+        try:    # not an array of JSON values: say what is wrong as the JSON parser sees it
+            items = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise Problem("malformed-request", f"the body is not valid JSON: {exc}")
     if type(items) is not list:
         raise Problem("invalid-request", "send a JSON array of {\"enterprise_id\": …, \"inputs\": {…}}",
                       errors=[{"loc": [], "type": "wrong_type", "msg": "expected an array"}])
@@ -112,14 +120,14 @@ async def _ndjson(request: Request, service, batch: evals.Batch, limit: int):
                     continue
                 if index >= limit:
                     raise Problem("too-large", f"a batch holds at most {limit} records; the rest were not read")
-                pending.append(_parse_line(index, line))
+                pending.append((index, line, None))     # parsed when evaluated (api/columnar.py)
                 index += 1
                 if len(pending) >= size:
                     yield await flush()
         if buffer.strip():
             if index >= limit:
                 raise Problem("too-large", f"a batch holds at most {limit} records; the rest were not read")
-            pending.append(_parse_line(index, buffer))
+            pending.append((index, buffer, None))
         if pending:
             yield await flush()
     except Problem as p:
@@ -130,14 +138,6 @@ async def _ndjson(request: Request, service, batch: evals.Batch, limit: int):
             except Problem as q:
                 problem = q
         yield orjson.dumps({"index": None, "error": problem.body(request.url.path)}) + b"\n"
-
-
-def _parse_line(index: int, line: bytes) -> tuple:
-    try:
-        return index, orjson.loads(line), None
-    except orjson.JSONDecodeError as exc:
-        return index, None, evals.refusal("malformed-request", [{"loc": [], "type": "json_invalid",
-                                                                 "msg": f"line {index + 1} is not JSON: {exc}"}])
 
 
 @router.get("/evaluations/{evaluation_id}", response_model=StoredEvaluation,

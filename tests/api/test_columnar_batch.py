@@ -58,7 +58,7 @@ def _spoil(checked, recs: list[dict]) -> list:
     k = 1
     for name, decl in checked.inputs.items():
         kind = decl.type.kind
-        bad = {"count": [-1, "two", 2.0, 2 ** 62], "number": ["x", True, 2 ** 60], "ratio": [1.5, "x", 1],
+        bad = {"count": [-1, "two", 2.0, 2 ** 62, True], "number": ["x", True, 2 ** 60], "ratio": [1.5, "x", 1],
                "bool": [1, "yes"], "enum": ["不存在", 3], "grade": ["Z"], "date": ["2024-02-30", 20240101],
                "events": [["2024-01-01", {"date": "2024-02-01"}], ["nope"], None]}[kind]
         for v in bad:
@@ -70,6 +70,8 @@ def _spoil(checked, recs: list[dict]) -> list:
     items[5] = {"enterprise_id": "e5", "inputs": dict(recs[5], 未知=1)}
     items[9] = ["not", "an", "object"]
     items[11] = {"enterprise_id": 12, "inputs": recs[11]}
+    items[21]["inputs"] = dict(items[21]["inputs"], **{next(iter(checked.inputs)): None})    # a null written out
+    items[23] = {"inputs": recs[23], "enterprise_id": "e" * 65}
     for alias, used in checked.used.items():            # a used policy's inputs: not an object,
         first = next(iter(used.inputs))                  # an unknown input, a wrong value
         items[15]["inputs"] = dict(items[15]["inputs"], **{alias: "x"})
@@ -85,7 +87,7 @@ def _batch(ev) -> Batch:
     return b
 
 
-def _same_as_per_record(checked, size=SIZE, seed=3):
+def _same_as_per_record(checked, size=SIZE, seed=3, as_bytes=False):
     try:
         frame, events = population(checked, size, seed=seed, as_of=AS_OF)
     except Unsupported as exc:
@@ -94,7 +96,8 @@ def _same_as_per_record(checked, size=SIZE, seed=3):
     run = columnar_run(ev, AS_OF)
     if run is None:
         pytest.skip("the plan does not take this policy (uses another, or a lasting override)")
-    items = [(k, obj, None) for k, obj in enumerate(_spoil(checked, _records(checked, frame, events)))]
+    items = [(k, orjson.dumps(obj) if as_bytes else obj, None)
+             for k, obj in enumerate(_spoil(checked, _records(checked, frame, events)))]
     items[13] = (13, None, {"type": "…/malformed-request", "errors": []})
     b = _batch(ev)
     done, _, fallback = run.answer(items, b.id)
@@ -117,9 +120,10 @@ def shipped():
     return [s.checked for s in load_paths([ROOT / "policies"]) if s.checked is not None]
 
 
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["parsed", "as sent"])
 @pytest.mark.parametrize("checked", shipped(), ids=lambda c: c.id + "@" + c.version)
-def test_shipped_policies_answer_as_the_per_record_path(checked):
-    _same_as_per_record(checked)
+def test_shipped_policies_answer_as_the_per_record_path(checked, as_bytes):
+    _same_as_per_record(checked, as_bytes=as_bytes)
 
 
 def test_the_reference_scorecard_answers_as_the_per_record_path(tmp_path, monkeypatch):
@@ -132,6 +136,7 @@ def test_the_reference_scorecard_answers_as_the_per_record_path(tmp_path, monkey
     checked, diags = compile_text(path.read_text(encoding="utf-8"), str(path))
     assert checked is not None, diags
     _same_as_per_record(checked, seed=5)
+    _same_as_per_record(checked, seed=6, as_bytes=True)
 
 
 def test_a_large_batch_is_recorded_per_chunk_and_audited(api):
