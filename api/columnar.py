@@ -44,8 +44,6 @@ CHUNK = 50_000            # records per columnar chunk: the plan costs ~20 ms a 
 _SORTED = orjson.OPT_SORT_KEYS
 _DTYPES = {"count": pl.Int64, "number": pl.Float64, "ratio": pl.Float64, "bool": pl.Boolean,
            "enum": pl.String, "grade": pl.String, "date": pl.String}
-_EXACT_FLOAT = 2 ** 53
-_I64 = 2 ** 63
 _cache: dict = {}
 
 
@@ -74,18 +72,6 @@ def columnar_run(ev, as_of: dt.date) -> Optional["ColumnarRun"]:
         _cache.clear()
     _cache[key] = run
     return run
-
-
-def _refuse_ints_outside(values: list, ok: list, low: int, high: int) -> None:
-    """Rows holding an int outside [low, high) go per record (their value here becomes None).
-    Most chunks hold none: one pass over the ints, then the row loop only when one is out."""
-    ints = [v for v in values if type(v) is int]
-    if not ints or (low <= min(ints) and max(ints) < high):
-        return
-    for r, v in enumerate(values):
-        if type(v) is int and not low <= v < high:
-            ok[r] = False
-            values[r] = None
 
 
 class Templates:
@@ -163,7 +149,11 @@ class Templates:
         return found
 
 
-_TYPES = {"count": int, "number": Union[int, float], "ratio": Union[int, float], "bool": bool,
+# what a record may hold, per input kind, for its column to carry it unchanged: a count fits
+# Int64, an int in a number column converts to Float64 exactly; the rest goes per record
+_EXACT_INT = Annotated[int, msgspec.Meta(gt=-2 ** 53, lt=2 ** 53)]
+_TYPES = {"count": Annotated[int, msgspec.Meta(ge=-2 ** 63, le=2 ** 63 - 1)],
+          "number": Union[_EXACT_INT, float], "ratio": Union[_EXACT_INT, float], "bool": bool,
           "enum": str, "grade": str, "date": str, "events": list[str]}
 _DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
 
@@ -231,10 +221,6 @@ class ColumnarRun:
                     names += [col] * len(v)
                     dates += v
                 continue
-            if kind in ("number", "ratio"):
-                _refuse_ints_outside(values, ok, -_EXACT_FLOAT, _EXACT_FLOAT + 1)   # a float carries these exactly
-            elif kind == "count":
-                _refuse_ints_outside(values, ok, -_I64, _I64)
             cols[col] = pl.Series(col, values, dtype=_DTYPES[kind])
         events = None
         if self.plan.events_inputs():
