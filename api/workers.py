@@ -20,9 +20,30 @@ from uvicorn.supervisors.multiprocess import Multiprocess, Process
 log = logging.getLogger("uvicorn.error")
 
 
+class PortInUse(RuntimeError):
+    pass
+
+
+def _family(config: Config) -> int:
+    return socket.AF_INET6 if config.host and ":" in config.host else socket.AF_INET
+
+
+def check_port_free(config: Config) -> None:
+    """SO_REUSEPORT lets any process of the same user bind the port too: a second service
+    started by mistake would silently take half the connections. So first bind it as an
+    ordinary socket would, which fails if anything listens there."""
+    probe = socket.socket(_family(config), socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((config.host, config.port))
+    except OSError as exc:
+        raise PortInUse(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from exc
+    finally:
+        probe.close()
+
+
 def reuseport_socket(config: Config) -> socket.socket:
-    family = socket.AF_INET6 if config.host and ":" in config.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(_family(config), socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((config.host, config.port))
@@ -38,6 +59,7 @@ class Supervisor(Multiprocess):
     the connections the kernel queued for it wait for its replacement instead of failing."""
 
     def __init__(self, config: Config, on_hup: Callable[[], None]):
+        check_port_free(config)
         self.slots = [reuseport_socket(config) for _ in range(config.workers)]
         super().__init__(config, sockets=[])
         self.on_hup = on_hup

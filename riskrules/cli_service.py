@@ -67,10 +67,14 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to listen on"),
     if workers == 1:
         uvicorn.Server(config).run()
         return
-    from api.workers import Supervisor
+    from api.workers import PortInUse, Supervisor
 
-    # SIGHUP reloads the policies: checked here, counted in the store if clean; the workers follow
-    Supervisor(config, on_hup=lambda: _reload_from_supervisor(settings)).run()
+    try:    # SIGHUP reloads the policies: checked here, counted in the store if clean; the workers follow
+        supervisor = Supervisor(config, on_hup=lambda: _reload_from_supervisor(settings))
+    except PortInUse as exc:
+        err.print(f"error: {exc} (is another service running there?)", markup=False)
+        raise typer.Exit(1)
+    supervisor.run()
 
 
 def _reload_from_supervisor(settings) -> None:

@@ -135,3 +135,14 @@ def test_a_worker_that_dies_is_replaced_on_its_own_socket(served):
     for _ in range(16):     # new connections, some hashed to the replaced worker's socket
         with httpx.Client(base_url=base, headers=h, timeout=30) as c:
             assert c.post(f"/v1/policies/{WEIHAI}/evaluations", json={"inputs": DAIRY_B}).status_code == 201
+
+
+def test_a_second_service_on_the_same_port_refuses_to_start(served, tmp_path):
+    """The workers' sockets share the port by SO_REUSEPORT; a second service must not join them."""
+    base, _, tree, _ = served
+    port = base.rsplit(":", 1)[1]
+    env = dict(os.environ, RISKRULES_DATABASE_URL=f"sqlite:///{tmp_path / 'second.db'}")
+    out = subprocess.run(["riskrules", "serve", "--port", port, "--workers", "2", "--policies", str(tree)],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "in use" in out.stderr
