@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from _api_helpers import DAIRY_B, WEIHAI, XINYU
 from api.main import create_app
+from api.routes.evaluations import hot as hot_routes
 from api.routing import HotPaths
 from api.settings import Settings
 
@@ -27,7 +28,7 @@ def test_the_evaluation_routes_are_answered_before_the_router(api):
     def router(scope, receive, send):
         raise AssertionError(f"{scope['method']} {scope['path']} reached the router")
 
-    hot = HotPaths(router, router=_hot_router(), prefix="/v1")
+    hot = HotPaths(router, router=hot_routes, prefix="/v1")
 
     async def app(scope, receive, send):
         scope["app"] = api.client.app       # as the application sets it before its middleware
@@ -41,11 +42,6 @@ def test_the_evaluation_routes_are_answered_before_the_router(api):
     assert client.post(f"/v1/policies/{XINYU}/evaluations", json={"inputs": {}}, headers=h).status_code == 403
     with pytest.raises(AssertionError, match="reached the router"):
         client.get(f"/v1/policies/{WEIHAI}/evaluations", headers=h)     # not a hot route: passed on
-
-
-def _hot_router():
-    from api.routes.evaluations import hot
-    return hot
 
 
 def _comparable(response) -> tuple:
