@@ -44,6 +44,23 @@ def test_the_evaluation_routes_are_answered_before_the_router(api):
         client.get(f"/v1/policies/{WEIHAI}/evaluations", headers=h)     # not a hot route: passed on
 
 
+def test_the_service_as_started_answers_evaluations_without_its_router(fresh, monkeypatch):
+    """Guards the wiring: were HotPaths left out of create_app, or given no routes, the router
+    would answer and every other test here would still pass."""
+    from fastapi.routing import APIRoute
+
+    async def refuse(self, scope, receive, send):
+        raise RuntimeError(f"{scope['path']} went through the router")
+
+    api = fresh()
+    h = api.as_("system", "weihai")
+    monkeypatch.setattr(APIRoute, "handle", refuse)
+    assert api.evaluate(WEIHAI, DAIRY_B, h).status_code == 201
+    batch = api.client.post(f"/v1/policies/{WEIHAI}/evaluations/batch", json=[{"inputs": DAIRY_B}], headers=h)
+    assert batch.status_code == 200
+    assert api.client.get("/v1/policies", headers=h).status_code == 500     # the spy does catch routed requests
+
+
 def _comparable(response) -> tuple:
     body = response.json()
     if isinstance(body, dict):
