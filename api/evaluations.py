@@ -173,7 +173,6 @@ class Batch:
         """items: (index, parsed object or a refusal dict) → (answers as JSON bytes, records, audit event).
         A chunk of MIN_RECORDS or more goes through the columnar plan when the policy allows it."""
         now = utcnow()
-        digest = hashlib.sha256()
         run = columnar_run(self.ev, self.as_of) if len(items) >= MIN_RECORDS and not self.explain else None
         if run is None:
             answers, rows, evaluated = [], [], 0
@@ -181,15 +180,29 @@ class Batch:
                 evaluated += self._one(item, now, answers, rows)
         else:
             answers, rows, evaluated = self._columnar(run, items, now)
+        first = items[0][0] if items else self.records
+        return answers, rows, self.chunk_done(first, len(items), evaluated, rows)
+
+    def chunk_done(self, first: int, records: int, evaluated: int, rows: list) -> audit.Event:
+        """Count a chunk of `records` from index `first` and make its audit event, whose digest
+        covers the evaluation records it made."""
+        digest = hashlib.sha256()
         for row in rows:
             digest.update(f"{row['id']}:{row['input_sha256']}:{row['result_sha256']}\n".encode())
-        first = items[0][0] if items else self.records
-        self.records += len(items)
+        self.records += records
         self.evaluated += evaluated
-        event = _event(self.caller, self.ev, "evaluate_batch", {
-            "batch_id": self.id, "first_index": first, "records": len(items), "evaluated": evaluated,
+        return _event(self.caller, self.ev, "evaluate_batch", {
+            "batch_id": self.id, "first_index": first, "records": records, "evaluated": evaluated,
             "as_of": self.as_of.isoformat(), "digest": digest.hexdigest()})
-        return answers, rows, event
+
+    def chunk_record(self, record_id: str, first: int, input_sha256: str, stored: bytes, now: str) -> dict:
+        """The one evaluation record of the answers the columnar plan gave in a chunk."""
+        c = self.ev.checked
+        return {"id": record_id, "batch_id": self.id, "batch_index": first, "caller_id": self.caller.id,
+                "jurisdiction": jurisdiction_of(c.id), "policy_id": c.id, "policy_version": c.version,
+                "policy_sha256": c.sha256, "as_of": self.as_of.isoformat(), "enterprise_id": None,
+                "input_sha256": input_sha256, "grade": None, "score": None, "result": stored.decode("utf-8"),
+                "result_sha256": hashlib.sha256(stored).hexdigest(), "created_at": now}
 
     def _one(self, item: tuple, now: str, answers: list, rows: list) -> int:
         """One record on the per-record path: its answer appended (and its record); 1 if evaluated."""
@@ -231,17 +244,11 @@ class Batch:
             evaluated += self._one(items[r], now, out, rows)
             answers[r] = out[0]
         if done:
-            c = self.ev.checked
             positions = sorted(done)
             first, last = items[positions[0]][0], items[positions[-1]][0]
             inputs = hashlib.sha256("".join(f"{items[r][0]}:{shas[r]}\n" for r in positions).encode()).hexdigest()
             stored = b"[" + b",".join(done[r] for r in positions) + b"]"
-            rows.append({"id": f"{self.id}.{first}-{last}", "batch_id": self.id, "batch_index": first,
-                         "caller_id": self.caller.id, "jurisdiction": jurisdiction_of(c.id), "policy_id": c.id,
-                         "policy_version": c.version, "policy_sha256": c.sha256, "as_of": self.as_of.isoformat(),
-                         "enterprise_id": None, "input_sha256": inputs, "grade": None, "score": None,
-                         "result": stored.decode("utf-8"), "result_sha256": hashlib.sha256(stored).hexdigest(),
-                         "created_at": now})
+            rows.append(self.chunk_record(f"{self.id}.{first}-{last}", first, inputs, stored, now))
         return answers, rows, evaluated
 
     def summary(self) -> dict:

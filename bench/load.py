@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import io
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import polars as pl
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -159,12 +161,25 @@ def run_wrk(args, connections: int, key: str, bodies_file: Path, server_pid: int
             "cores_used_by_others": round(busy / total * (os.cpu_count() or 1) - (server_cpu + wrk_cpu) / duration, 2)}
 
 
-def run_batches(args, key: str, rows: list, ndjson: bool, server_pid: int) -> dict:
-    """`clients` concurrent clients, each sending `batches` batches of `batch_size` records."""
+def arrow_stream(rows: list) -> bytes:
+    """The records as an Arrow IPC stream, a column per input (api/arrow_batches.py)."""
+    out = io.BytesIO()
+    pl.DataFrame(rows).write_ipc_stream(out)
+    return out.getvalue()
+
+
+def run_batches(args, key: str, rows: list, fmt: str, server_pid: int) -> dict:
+    """`clients` concurrent clients, each sending `batches` batches of `batch_size` records
+    (`arrow_batch_size` for Arrow streams) in format `fmt`: ndjson, json or arrow."""
     h = {"Authorization": f"Bearer {key}"}
     url = f"{base(args)}/v1/policies/{POLICY}/evaluations/batch"
-    items = [{"inputs": r} for r in rows[: args.batch_size]]
-    if ndjson:
+    ndjson = fmt == "ndjson"
+    size = args.arrow_batch_size if fmt == "arrow" else args.batch_size
+    items = [{"inputs": r} for r in rows[:size]]
+    if fmt == "arrow":
+        body = arrow_stream(rows[:size])
+        headers = dict(h, **{"Content-Type": "application/vnd.apache.arrow.stream"})
+    elif ndjson:
         body = b"".join(json.dumps(i).encode() + b"\n" for i in items)
         headers = dict(h, **{"Content-Type": "application/x-ndjson"})
     else:
@@ -177,7 +192,10 @@ def run_batches(args, key: str, rows: list, ndjson: bool, server_pid: int) -> di
             for _ in range(args.batches):
                 with c.stream("POST", url, content=body, headers=headers) as r:
                     r.raise_for_status()
-                    if ndjson:
+                    if fmt == "arrow":
+                        answers = pl.read_ipc_stream(io.BytesIO(r.read()))
+                        n += answers.height - answers["error"].is_not_null().sum()
+                    elif ndjson:
                         n += sum(1 for line in r.iter_lines() if line and '"result"' in line)
                     else:
                         n += json.loads(r.read())["summary"]["evaluated"]
@@ -189,8 +207,8 @@ def run_batches(args, key: str, rows: list, ndjson: bool, server_pid: int) -> di
     seconds = time.perf_counter() - t0
     server_cpu = tree_cpu_seconds(server_pid) - server0
     busy, total = [b - a for a, b in zip(machine0, _cpu_times())]
-    return {"format": "ndjson" if ndjson else "json", "records": evaluated, "seconds": round(seconds, 2),
-            "records_per_s": round(evaluated / seconds), "batch_size": args.batch_size, "clients": args.clients,
+    return {"format": fmt, "records": evaluated, "seconds": round(seconds, 2),
+            "records_per_s": round(evaluated / seconds), "batch_size": size, "clients": args.clients,
             "server_cpu_us_per_record": round(server_cpu / evaluated * 1e6, 1),
             "machine_busy_cores": round(busy / total * (os.cpu_count() or 1), 2)}
 
@@ -223,6 +241,8 @@ def main() -> None:
                          "held open at a given rate: mean latency = connections / requests per second)")
     ap.add_argument("--wrk-threads", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=10_000)
+    ap.add_argument("--arrow-batch-size", type=int, default=100_000)
+    ap.add_argument("--formats", nargs="+", default=["ndjson", "json", "arrow"], choices=["ndjson", "json", "arrow"])
     ap.add_argument("--batches", type=int, default=3, help="batches per client")
     ap.add_argument("--clients", type=int, default=4,
                     help="concurrent batch clients (each worker gets connections of its own only by "
@@ -242,7 +262,7 @@ def main() -> None:
         schema = own_schema(given_url)      # a schema of its own, dropped at the end
         args.database_url = f"{given_url}{'&' if '?' in given_url else '?'}options=-csearch_path%3D{schema}"
     args.database_url = args.database_url or f"sqlite:///{workdir}/load.db"
-    rows = load_policy.records(max(args.batch_size, 2000))
+    rows = load_policy.records(max(args.batch_size, args.arrow_batch_size if "arrow" in args.formats else 0, 2000))
     expected = load_policy.expected(rows[:2000])
     bodies_file = workdir / "bodies.ndjson"
     bodies_file.write_text("".join(json.dumps({"enterprise_id": f"e{i}", "inputs": r}) + "\n"
@@ -262,10 +282,9 @@ def main() -> None:
         if not args.skip_batch:
             report["batch_json_parse_floor"] = json_parse_floor(rows[: args.batch_size])
             print("batch floor:", json.dumps(report["batch_json_parse_floor"]))
-            report["batch_ndjson"] = run_batches(args, key, rows, ndjson=True, server_pid=proc.pid)
-            print("batch:", json.dumps(report["batch_ndjson"]))
-            report["batch_json"] = run_batches(args, key, rows, ndjson=False, server_pid=proc.pid)
-            print("batch:", json.dumps(report["batch_json"]))
+            for fmt in args.formats:
+                report[f"batch_{fmt}"] = run_batches(args, key, rows, fmt, server_pid=proc.pid)
+                print("batch:", json.dumps(report[f"batch_{fmt}"]))
     finally:
         stop_server(proc)
         if schema:

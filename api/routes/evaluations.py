@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from .. import evaluations as evals
+from .. import arrow_batches as arrow, evaluations as evals
 from ..deps import (EVALUATION_OPENAPI, CanReadEvaluations, EvaluationContext, PolicyId, ServiceDep, in_scope,
                     json_body)
 from .. import problems
@@ -31,7 +31,10 @@ _BATCH_BODY = {**EVALUATION_OPENAPI, "requestBody": {"required": True, "content"
                                      {"enterprise_id": "91371000MA3C000002",
                                       "inputs": dict(WEIHAI_INPUTS, penalties="two")}]},
     "application/x-ndjson": {"schema": {"type": "string"},
-                             "example": orjson.dumps(EVALUATION_REQUEST_EXAMPLE).decode() + "\n"}}}}
+                             "example": orjson.dumps(EVALUATION_REQUEST_EXAMPLE).decode() + "\n"},
+    arrow.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary",
+                                  "description": "an Arrow IPC stream: `enterprise_id` and a column per input "
+                                                 "(docs/api.md, Arrow batches)"}}}}}
 
 
 @hot.post("/policies/{policy_id}/evaluations", status_code=201, response_model=Evaluation,
@@ -55,9 +58,12 @@ async def evaluate(policy_id: PolicyId, call: EvaluationContext, request: Reques
              description="One answer per record, in order, each with its `index`; a bad record gets its own `error` "
                          "and the others are evaluated. With `Content-Type: application/x-ndjson` the records are "
                          "read and the answers written one line each as they go, so a batch of any size streams; "
-                         "the batch id is in the `Batch-Id` header.",
+                         "the batch id is in the `Batch-Id` header. With `Content-Type: "
+                         f"{arrow.MEDIA_TYPE}` the records are the rows of an Arrow IPC stream, a column per "
+                         "input, and the answers come back as one, a column per field (docs/api.md).",
              responses={200: {"content": {"application/x-ndjson": {"example": '{"index":0,"evaluation_id":"…",'
-                                                                               '"result":{"grade":"B"}}\n'}}},
+                                                                               '"result":{"grade":"B"}}\n'},
+                                          arrow.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
                         403: problems.DOC, 404: problems.DOC, 413: problems.DOC, 415: problems.DOC})
 async def evaluate_batch(policy_id: PolicyId, call: EvaluationContext, request: Request):
     caller, policies, service = call.caller, call.policies, call.service
@@ -68,9 +74,11 @@ async def evaluate_batch(policy_id: PolicyId, call: EvaluationContext, request: 
     if media == "application/x-ndjson":
         batch = evals.Batch(policies, caller, policy_id, version, as_of, explain)
         return NDJSONStream(_ndjson(request, service, batch, limit), headers={"Batch-Id": batch.id})
+    if media == arrow.MEDIA_TYPE:
+        return await _arrow(request, service, evals.Batch(policies, caller, policy_id, version, as_of, explain), limit)
     if media != "application/json":
-        raise Problem("unsupported-media-type", "send a JSON array (application/json) or NDJSON "
-                      "(application/x-ndjson)")
+        raise Problem("unsupported-media-type", "send a JSON array (application/json), NDJSON "
+                      f"(application/x-ndjson) or an Arrow IPC stream ({arrow.MEDIA_TYPE})")
     body = await request.body()
     try:        # the array's elements as JSON bytes, each parsed when evaluated (api/columnar.py)
         items = [bytes(raw) for raw in _ARRAY_OF_RAW.decode(body)]
@@ -97,6 +105,28 @@ async def evaluate_batch(policy_id: PolicyId, call: EvaluationContext, request: 
         answers += out
     head = orjson.dumps({"batch_id": batch.id, "summary": batch.summary()})
     return Response(head[:-1] + b',"results":[' + b",".join(answers) + b"]}", media_type="application/json")
+
+
+async def _arrow(request: Request, service, batch: evals.Batch, limit: int) -> Response:
+    """An Arrow IPC stream in, one out (api/arrow_batches.py); recorded chunk by chunk."""
+    if batch.explain:
+        raise Problem("invalid-request", "explanations come with JSON batches: send the records as JSON "
+                      "(or NDJSON) to have each grade explained")
+    body = await request.body()
+    frame = arrow.read_stream(body)
+    if frame.height > limit:
+        raise Problem("too-large", f"{frame.height} records is more than the {limit} a batch may hold; split it")
+    run = arrow.ArrowBatch(batch, frame.schema, await run_in_threadpool(arrow.body_sha256, body))
+    answers = []
+    for start in range(0, frame.height, arrow.CHUNK):
+        out, rows, event = await run_in_threadpool(run.run_chunk, frame.slice(start, arrow.CHUNK), start)
+        await service.recorder.record_large(rows, [event])
+        answers.append(out)
+    s = batch.summary()
+    return Response(await run_in_threadpool(arrow.write_stream, answers), media_type=arrow.MEDIA_TYPE,
+                    headers={"Batch-Id": batch.id, "Input-Sha256": run.body_sha256,
+                             "Batch-Records": str(s["records"]), "Batch-Evaluated": str(s["evaluated"]),
+                             "Batch-Refused": str(s["refused"])})
 
 
 async def _ndjson(request: Request, service, batch: evals.Batch, limit: int):
