@@ -34,15 +34,13 @@ from typing import Optional
 
 import orjson
 import polars as pl
-import pyarrow as pa
 
+from .arrow_stream import MEDIA_TYPE, read_stream  # noqa: F401  (the route's)
 from .columnar import CHUNK, MIN_RECORDS, columnar_run
 from .problems import Problem
 from .store import utcnow
 
-MEDIA_TYPE = "application/vnd.apache.arrow.stream"
 _MAX_ID = 64                      # characters of an enterprise_id, as in JSON (schemas.py)
-_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 _EXACT = 2 ** 53                  # an integer beyond this does not convert to a double exactly
 _PLAN_DTYPES = {"count": pl.Int64, "number": pl.Float64, "ratio": pl.Float64, "bool": pl.Boolean,
                 "enum": pl.String, "grade": pl.String, "date": pl.String}
@@ -70,28 +68,6 @@ OUT_SCHEMA = {
 }
 
 
-def read_stream(body: bytes) -> pl.DataFrame:
-    if not body:
-        raise Problem("malformed-request", "the body is empty: send an Arrow IPC stream")
-    if not body.endswith(_END_OF_STREAM):
-        # Readers take a stream cut short for a shorter one; a body must show it is whole
-        raise Problem("malformed-request", "the body is not a whole Arrow IPC stream: it does not end with the "
-                      "end-of-stream marker (0xFFFFFFFF 0x00000000) that Arrow writers put when the stream is "
-                      "closed; close the writer before sending")
-    # pyarrow reads the stream, not Polars: Arrow's own reader checks each message against the
-    # body (and is fuzzed for it), where Polars' aborts the process on some broken streams
-    # (an allocation of 100 TB asked by a flipped byte, seen here); the columns pass on uncopied.
-    try:
-        table = pa.ipc.open_stream(body).read_all()
-        table.validate(full=True)
-        frame = pl.from_arrow(table)
-    except (pa.ArrowException, pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise Problem("malformed-request", f"the body is not an Arrow IPC stream: {_first_line(exc)}")
-    if not isinstance(frame, pl.DataFrame):
-        raise Problem("malformed-request", "the body is not an Arrow IPC stream of a table")
-    return frame
-
-
 def write_stream(frames: list[pl.DataFrame]) -> bytes:
     """The answers as an Arrow IPC stream; the columns that repeat a few long texts (the measures,
     the evaluation id of a chunk, the grade label) dictionary-encoded, which Arrow readers decode."""
@@ -113,10 +89,6 @@ def _stored(answers: pl.DataFrame) -> bytes:
     rows.select(answers.drop("evaluation_id", "error", "grade_label").columns).write_json(out)
     # (each measures text is JSON that orjson wrote: _answers)
     return b'{"measures":[' + ",".join(distinct).encode() + b'],"answers":' + out.getvalue() + b"}"
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 @dataclass(frozen=True)

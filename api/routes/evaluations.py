@@ -113,9 +113,7 @@ async def _arrow(request: Request, service, batch: evals.Batch, limit: int) -> R
         raise Problem("invalid-request", "explanations come with JSON batches: send the records as JSON "
                       "(or NDJSON) to have each grade explained")
     body = await request.body()
-    frame = arrow.read_stream(body)
-    if frame.height > limit:
-        raise Problem("too-large", f"{frame.height} records is more than the {limit} a batch may hold; split it")
+    frame = await run_in_threadpool(arrow.read_stream, body, limit)
     run = arrow.ArrowBatch(batch, frame.schema, await run_in_threadpool(arrow.body_sha256, body))
     answers = []
     for start in range(0, frame.height, arrow.CHUNK):

@@ -267,3 +267,58 @@ def test_a_stream_broken_anywhere_is_refused_or_answered_never_a_server_error(ap
         assert r.status_code in (200, 400, 422), r.text
         seen.add(r.status_code)
     assert 400 in seen
+
+
+# ---- streams that would cost more than their size --------------------------------------------
+
+def _pa_stream(table, **options) -> bytes:
+    import pyarrow as pa
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(**options)) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def test_a_compressed_stream_is_refused_before_it_is_decompressed(api):
+    import numpy as np
+    import pyarrow as pa
+    bomb = _pa_stream(pa.table({"penalties": pa.array(np.zeros(50_000_000, dtype=np.int64))}), compression="zstd")
+    assert len(bomb) < 100_000                  # 400 MB of columns in a few KB
+    r = post(api, bomb)
+    assert r.status_code == 415 and "uncompressed" in r.json()["detail"]
+
+
+def test_the_records_a_stream_declares_are_counted_before_it_is_read(fresh):
+    small = fresh(max_batch_records=5)
+    r = post(small, stream(_dairy(6)))
+    assert r.status_code == 413 and "6 records" in r.json()["detail"]
+
+
+def test_views_that_point_every_row_at_one_long_text_are_refused(api):
+    import pyarrow as pa
+    long_id = "9" * 5000
+    ids = pa.array([long_id] * 1000, type=pa.string_view())
+    r = post(api, _pa_stream(pa.table({"enterprise_id": ids})))
+    assert r.status_code == 422 and r.json()["errors"][0]["type"] == "too_long"
+
+
+@pytest.mark.parametrize("column", [
+    lambda pa: pa.array([{"a": 1}]),                                   # a struct
+    lambda pa: pa.array([[1, 2]], type=pa.list_view(pa.int64())),     # a list view
+    lambda pa: pa.array([b"\x01"], type=pa.binary()),
+], ids=["struct", "list view", "binary"])
+def test_arrow_types_no_input_takes_are_refused_by_column(api, column):
+    import pyarrow as pa
+    r = post(api, _pa_stream(pa.table({"penalties": column(pa)})))
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["loc"] == ["columns", "penalties"] and "Arrow type" in r.json()["errors"][0]["msg"]
+
+
+def test_a_stream_written_by_pyarrow_with_dictionaries_is_answered(api):
+    import pyarrow as pa
+    table = pa.Table.from_pylist([dict(DAIRY_B, enterprise_id=f"e{k}") for k in range(3)])
+    table = table.set_column(table.schema.get_field_index("self_discipline"), "self_discipline",
+                             table["self_discipline"].dictionary_encode())
+    r = post(api, _pa_stream(table))
+    assert r.status_code == 200, r.text
+    assert read(r.content)["grade"].to_list() == ["B", "B", "B"]
