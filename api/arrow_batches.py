@@ -36,7 +36,7 @@ import orjson
 import polars as pl
 
 from .arrow_stream import MEDIA_TYPE, read_stream  # noqa: F401  (the route's)
-from .columnar import CHUNK, MIN_RECORDS, columnar_run
+from .columnar import MIN_RECORDS, columnar_run
 from .problems import Problem
 from .store import utcnow
 

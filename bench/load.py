@@ -8,7 +8,8 @@ It writes the 89-indicator reference scorecard as policy `bench.scorecard`
 makes a key, checks a sample of answers against the workload's reference evaluation, then:
   1. single evaluations: wrk (a second process, Lua script bench/load.lua) POSTs one
      enterprise per request with N connections for D seconds → requests/s, p50/p99;
-  2. batches: a client streams NDJSON batches (and posts JSON arrays) → records/s.
+  2. batches: clients stream NDJSON batches, post JSON arrays, and post Arrow IPC streams
+     (100,000 records each; api/arrow_batches.py) → records/s.
 Every request is bounded in count and time, and the server is stopped at the end.
 """
 from __future__ import annotations

@@ -116,8 +116,9 @@ async def _arrow(request: Request, service, batch: evals.Batch, limit: int) -> R
     frame = await run_in_threadpool(arrow.read_stream, body, limit)
     run = arrow.ArrowBatch(batch, frame.schema, await run_in_threadpool(arrow.body_sha256, body))
     answers = []
-    for start in range(0, frame.height, arrow.CHUNK):
-        out, rows, event = await run_in_threadpool(run.run_chunk, frame.slice(start, arrow.CHUNK), start)
+    size = batch.chunk_size(CHUNK)          # (per record, as in JSON, when the plan does not take the policy)
+    for start in range(0, frame.height, size):
+        out, rows, event = await run_in_threadpool(run.run_chunk, frame.slice(start, size), start)
         await service.recorder.record_large(rows, [event])
         answers.append(out)
     s = batch.summary()
