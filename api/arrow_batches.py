@@ -68,11 +68,11 @@ OUT_SCHEMA = {
 }
 
 
-def write_stream(frames: list[pl.DataFrame]) -> bytes:
+def write_stream(frames: list[pl.DataFrame], schema: dict) -> bytes:
     """The answers as an Arrow IPC stream; the columns that repeat a few long texts (the measures,
     the evaluation id of a chunk, the grade label) dictionary-encoded, which Arrow readers decode."""
     out = io.BytesIO()
-    frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=OUT_SCHEMA)
+    frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=schema)
     frame.with_columns(pl.col(_DICTIONARY).cast(pl.Categorical)).write_ipc_stream(out)
     return out.getvalue()
 
@@ -131,11 +131,13 @@ class ArrowBatch:
         if problems:
             raise Problem("invalid-request", "; ".join(p["msg"] for p in problems[:5]) +
                           ("; …" if len(problems) > 5 else ""), errors=problems)
-        self.present = [c for c in self.columns.values() if c.name in schema]
         self.has_id = "enterprise_id" in schema
         c = batch.ev.checked
         self.labels = {g: c.grade_labels.get(g) for g in c.grades}
         self.used = list(self.run.plan.used) if self.run is not None else list(c.used)
+        self.out_schema = dict(OUT_SCHEMA)
+        for alias in self.used:
+            self.out_schema[f"{alias}.grade"] = self.out_schema[f"{alias}.score"] = pl.String
 
     def _columns(self) -> dict[str, Column]:
         """The stream's columns the policy reads: its inputs, and its used policies' (those in
@@ -186,7 +188,7 @@ class ArrowBatch:
         rest = [k for k in range(size) if first + k not in done]
         if rest:
             answered.append(self._per_record(chunk, first, rest, now, rows))
-        out = pl.concat(answered, how="vertical").sort("index") if answered else pl.DataFrame(schema=OUT_SCHEMA)
+        out = pl.concat(answered, how="vertical").sort("index") if answered else pl.DataFrame(schema=self.out_schema)
         evaluated = out.height - out["error"].is_not_null().sum()
         return out, rows, self.batch.chunk_done(first, size, evaluated, rows)
 
@@ -290,10 +292,7 @@ class ArrowBatch:
             answers: list = []
             self.batch._one((first + k, self._request(row), None), now, answers, rows)
             out.append(self._row(orjson.loads(answers[0])))
-        schema = dict(OUT_SCHEMA)
-        for alias in self.used:
-            schema[f"{alias}.grade"] = schema[f"{alias}.score"] = pl.String
-        return pl.DataFrame(out, schema=schema, orient="row")
+        return pl.DataFrame(out, schema=self.out_schema, orient="row")
 
     def _request(self, row: dict) -> dict:
         """A stream row as the JSON request it stands for: nulls left out, dates as text."""

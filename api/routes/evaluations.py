@@ -122,7 +122,7 @@ async def _arrow(request: Request, service, batch: evals.Batch, limit: int) -> R
         await service.recorder.record_large(rows, [event])
         answers.append(out)
     s = batch.summary()
-    return Response(await run_in_threadpool(arrow.write_stream, answers), media_type=arrow.MEDIA_TYPE,
+    return Response(await run_in_threadpool(arrow.write_stream, answers, run.out_schema), media_type=arrow.MEDIA_TYPE,
                     headers={"Batch-Id": batch.id, "Input-Sha256": run.body_sha256,
                              "Batch-Records": str(s["records"]), "Batch-Evaluated": str(s["evaluated"]),
                              "Batch-Refused": str(s["refused"])})
