@@ -35,7 +35,6 @@ from typing import Optional
 import orjson
 import polars as pl
 
-from .arrow_stream import MEDIA_TYPE, read_stream  # noqa: F401  (the route's)
 from .columnar import MIN_RECORDS, columnar_run
 from .problems import Problem
 from .store import utcnow
@@ -246,7 +245,6 @@ class ArrowBatch:
         answers = self._answers(results.with_columns(ids.alias("enterprise_id")), first)
         if answers.height == 0:
             return answers
-        c = self.batch.ev.checked
         lo, hi = answers["index"].min(), answers["index"].max()
         record_id = f"{self.batch.id}.{lo}-{hi}"
         rows.append(self.batch.chunk_record(record_id, lo, self.body_sha256, _stored(answers), now))

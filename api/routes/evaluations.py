@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from .. import arrow_batches as arrow, evaluations as evals
+from .. import arrow_batches as arrow, arrow_stream, evaluations as evals
 from ..deps import (EVALUATION_OPENAPI, CanReadEvaluations, EvaluationContext, PolicyId, ServiceDep, in_scope,
                     json_body)
 from .. import problems
@@ -32,7 +32,7 @@ _BATCH_BODY = {**EVALUATION_OPENAPI, "requestBody": {"required": True, "content"
                                       "inputs": dict(WEIHAI_INPUTS, penalties="two")}]},
     "application/x-ndjson": {"schema": {"type": "string"},
                              "example": orjson.dumps(EVALUATION_REQUEST_EXAMPLE).decode() + "\n"},
-    arrow.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary",
+    arrow_stream.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary",
                                   "description": "an Arrow IPC stream: `enterprise_id` and a column per input "
                                                  "(docs/api.md, Arrow batches)"}}}}}
 
@@ -59,11 +59,11 @@ async def evaluate(policy_id: PolicyId, call: EvaluationContext, request: Reques
                          "and the others are evaluated. With `Content-Type: application/x-ndjson` the records are "
                          "read and the answers written one line each as they go, so a batch of any size streams; "
                          "the batch id is in the `Batch-Id` header. With `Content-Type: "
-                         f"{arrow.MEDIA_TYPE}` the records are the rows of an Arrow IPC stream, a column per "
+                         f"{arrow_stream.MEDIA_TYPE}` the records are the rows of an Arrow IPC stream, a column per "
                          "input, and the answers come back as one, a column per field (docs/api.md).",
              responses={200: {"content": {"application/x-ndjson": {"example": '{"index":0,"evaluation_id":"…",'
                                                                                '"result":{"grade":"B"}}\n'},
-                                          arrow.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
+                                          arrow_stream.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
                         403: problems.DOC, 404: problems.DOC, 413: problems.DOC, 415: problems.DOC})
 async def evaluate_batch(policy_id: PolicyId, call: EvaluationContext, request: Request):
     caller, policies, service = call.caller, call.policies, call.service
@@ -74,11 +74,11 @@ async def evaluate_batch(policy_id: PolicyId, call: EvaluationContext, request: 
     if media == "application/x-ndjson":
         batch = evals.Batch(policies, caller, policy_id, version, as_of, explain)
         return NDJSONStream(_ndjson(request, service, batch, limit), headers={"Batch-Id": batch.id})
-    if media == arrow.MEDIA_TYPE:
+    if media == arrow_stream.MEDIA_TYPE:
         return await _arrow(request, service, evals.Batch(policies, caller, policy_id, version, as_of, explain), limit)
     if media != "application/json":
         raise Problem("unsupported-media-type", "send a JSON array (application/json), NDJSON "
-                      f"(application/x-ndjson) or an Arrow IPC stream ({arrow.MEDIA_TYPE})")
+                      f"(application/x-ndjson) or an Arrow IPC stream ({arrow_stream.MEDIA_TYPE})")
     body = await request.body()
     try:        # the array's elements as JSON bytes, each parsed when evaluated (api/columnar.py)
         items = [bytes(raw) for raw in _ARRAY_OF_RAW.decode(body)]
@@ -113,7 +113,7 @@ async def _arrow(request: Request, service, batch: evals.Batch, limit: int) -> R
         raise Problem("invalid-request", "explanations come with JSON batches: send the records as JSON "
                       "(or NDJSON) to have each grade explained")
     body = await request.body()
-    frame = await run_in_threadpool(arrow.read_stream, body, limit)
+    frame = await run_in_threadpool(arrow_stream.read_stream, body, limit)
     run = arrow.ArrowBatch(batch, frame.schema, await run_in_threadpool(arrow.body_sha256, body))
     answers = []
     size = batch.chunk_size(CHUNK)          # (per record, as in JSON, when the plan does not take the policy)
@@ -122,7 +122,7 @@ async def _arrow(request: Request, service, batch: evals.Batch, limit: int) -> R
         await service.recorder.record_large(rows, [event])
         answers.append(out)
     s = batch.summary()
-    return Response(await run_in_threadpool(arrow.write_stream, answers, run.out_schema), media_type=arrow.MEDIA_TYPE,
+    return Response(await run_in_threadpool(arrow.write_stream, answers, run.out_schema), media_type=arrow_stream.MEDIA_TYPE,
                     headers={"Batch-Id": batch.id, "Input-Sha256": run.body_sha256,
                              "Batch-Records": str(s["records"]), "Batch-Evaluated": str(s["evaluated"]),
                              "Batch-Refused": str(s["refused"])})

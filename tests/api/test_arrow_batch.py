@@ -13,15 +13,15 @@ import orjson
 import polars as pl
 import pytest
 
-from api.arrow_batches import MEDIA_TYPE, ArrowBatch
-from engine import compile_text
+from api.arrow_batches import ArrowBatch
+from api.arrow_stream import MEDIA_TYPE
 from engine.batch_plan import Unsupported
 from engine.compiler import Evaluator
 from engine.loader import load_paths
 from engine.synth import population
 
 from _api_helpers import DAIRY_B, WEIHAI
-from test_columnar_batch import _batch, _records
+from test_columnar_batch import _batch, reference_scorecard
 
 AS_OF = dt.date(2024, 6, 30)
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,14 +157,7 @@ def test_shipped_policies_answer_as_the_per_record_path(checked):
 
 
 def test_the_reference_scorecard_answers_as_the_per_record_path(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "bench"))
-    import scorecard
-    try:
-        path = scorecard.write(tmp_path / "scorecard.rules")
-    except SystemExit as why:           # the peers' workload is not on this machine
-        pytest.skip(str(why))
-    checked, diags = compile_text(path.read_text(encoding="utf-8"), str(path))
-    assert checked is not None, diags
+    checked = reference_scorecard(tmp_path, monkeypatch)
     run, got, rows = _same_as_per_record(checked, size=3000, seed=5)
     planned = [r for r in rows if r["grade"] is None]
     assert len(planned) == 1, "the plan answered the chunk's bulk in one record"

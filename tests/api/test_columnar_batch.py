@@ -116,6 +116,20 @@ def _same_as_per_record(checked, size=SIZE, seed=3, as_bytes=False):
     return fallback
 
 
+def reference_scorecard(tmp_path, monkeypatch):
+    """The 89-indicator reference scorecard (bench/scorecard.py), checked; skipped where the
+    peers' workload is not on the machine."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import scorecard
+    try:
+        path = scorecard.write(tmp_path / "scorecard.rules")
+    except SystemExit as why:
+        pytest.skip(str(why))
+    checked, diags = compile_text(path.read_text(encoding="utf-8"), str(path))
+    assert checked is not None, diags
+    return checked
+
+
 def shipped():
     return [s.checked for s in load_paths([ROOT / "policies"]) if s.checked is not None]
 
@@ -127,14 +141,7 @@ def test_shipped_policies_answer_as_the_per_record_path(checked, as_bytes):
 
 
 def test_the_reference_scorecard_answers_as_the_per_record_path(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "bench"))
-    import scorecard
-    try:
-        path = scorecard.write(tmp_path / "scorecard.rules")
-    except SystemExit as why:           # the peers' workload is not on this machine
-        pytest.skip(str(why))
-    checked, diags = compile_text(path.read_text(encoding="utf-8"), str(path))
-    assert checked is not None, diags
+    checked = reference_scorecard(tmp_path, monkeypatch)
     _same_as_per_record(checked, seed=5)
     _same_as_per_record(checked, seed=6, as_bytes=True)
 
