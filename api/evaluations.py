@@ -5,6 +5,7 @@ The routes only call these. Nothing here touches the request or the response obj
 """
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import itertools
@@ -260,10 +261,41 @@ def stored_evaluation(row: dict) -> dict:
             "caller_id": row["caller_id"], "policy_id": row["policy_id"], "policy_version": row["policy_version"],
             "policy_sha256": row["policy_sha256"], "as_of": row["as_of"], "enterprise_id": row["enterprise_id"],
             "input_sha256": row["input_sha256"], "grade": row["grade"], "score": row["score"],
-            "result": orjson.loads(row["result"])}
+            "result": orjson.loads(row["result"]), "record_id": row.get("record_id", row["id"])}
 
 
 def read_event(caller: Caller, row: dict) -> audit.Event:
-    return audit.Event(caller.id, caller.name, caller.role, "read_evaluation", row["jurisdiction"],
-                       {"evaluation_id": row["id"], "result_sha256": row["result_sha256"]},
+    """The audit event of reading `row`; for one answer of a chunk's record, the record it is in."""
+    detail = {"evaluation_id": row["id"], "result_sha256": row["result_sha256"]}
+    if "record_id" in row:
+        detail["record_id"] = row["record_id"]
+    return audit.Event(caller.id, caller.name, caller.role, "read_evaluation", row["jurisdiction"], detail,
                        row["policy_id"], row["policy_version"], row["policy_sha256"])
+
+
+def answer_in_chunk(store, evaluation_id: str) -> Optional[dict]:
+    """The answer `<batch id>.<index>` that a JSON batch released from a chunk the columnar plan
+    evaluated, as a stored evaluation of its own: the chunk's record keeps the answers
+    (`Batch._columnar`), so the id each answer carries can be read back. None if there is none.
+    (An Arrow batch's answers carry their chunk's record id instead: api/arrow_batches.py.)"""
+    batch_id, _, index = evaluation_id.rpartition(".")
+    if not batch_id or not index.isdigit():
+        return None
+    index = int(index)
+    row = store.chunk_holding(batch_id, index)
+    if row is None:
+        return None
+    first, _, last = row["id"].rpartition(".")[2].partition("-")
+    if not int(first) <= index <= int(last):
+        return None
+    answers = orjson.loads(row["result"])
+    if type(answers) is not list:
+        return None
+    k = bisect.bisect_left(answers, index, key=lambda a: a["index"])
+    if k == len(answers) or answers[k]["index"] != index:
+        return None                 # (evaluated per record, or refused: not in the chunk's record)
+    answer = answers[k]
+    result = answer["result"]
+    return dict(row, id=evaluation_id, record_id=row["id"], enterprise_id=answer["enterprise_id"],
+                input_sha256=answer["input_sha256"], grade=result["grade"], score=result["score"],
+                result=orjson.dumps(result).decode("utf-8"))

@@ -256,7 +256,8 @@ class StoredEvaluation(BaseModel):
         "evaluation_id": "3f6c2a9e0b8d4d27a1c5e7f9b2d4c6a8", "batch_id": None, "created_at": "2026-11-22T03:00:00+00:00",
         "caller_id": 2, "policy_id": "weihai.food_production", "policy_version": "2021.09",
         "policy_sha256": "2f0c…", "as_of": "2024-06-30", "enterprise_id": "91371000MA3C000001",
-        "input_sha256": "9b1d…", "grade": "B", "score": "47.6", "result": RESULT_EXAMPLE}]})
+        "input_sha256": "9b1d…", "grade": "B", "score": "47.6", "result": RESULT_EXAMPLE,
+        "record_id": "3f6c2a9e0b8d4d27a1c5e7f9b2d4c6a8"}]})
     evaluation_id: str
     batch_id: Optional[str]
     created_at: str
@@ -269,7 +270,10 @@ class StoredEvaluation(BaseModel):
     input_sha256: str
     grade: Optional[str]
     score: Optional[str]
-    result: dict[str, Any]
+    result: Any = Field(description="the evaluation's result; for a chunk's record, the chunk's answers "
+                                    "(docs/api.md, Batches)")
+    record_id: str = Field(description="the stored record that holds it: the evaluation's own id, or for an answer a "
+                                       "large batch released from a chunk, the chunk's record (`<batch>.<first>-<last>`)")
 
 
 # ---- health ----------------------------------------------------------------------------------

@@ -241,6 +241,16 @@ class Store:
                                .where(EvaluationRecord.id == evaluation_id)).mappings().first()
         return dict(row) if row else None
 
+    def chunk_holding(self, batch_id: str, index: int) -> Optional[dict]:
+        """The nearest record at or before answer `index` of a batch among those that hold a chunk's
+        answers (`<batch id>.<first>-<last>`, api/evaluations.py), or None."""
+        t = EvaluationRecord
+        with self.reader() as conn:
+            row = conn.execute(select(t.__table__).where(t.batch_id == batch_id, t.batch_index <= index,
+                                                         t.id.like("%-%"))
+                               .order_by(t.batch_index.desc()).limit(1)).mappings().first()
+        return dict(row) if row else None
+
     # ---- what the workers watch --------------------------------------------------------------
     def generation(self) -> tuple[int, int]:
         """(reloads so far, id of the newest published version): a worker whose set was built

@@ -175,6 +175,8 @@ async def get_evaluation(evaluation_id: Annotated[str, Path(max_length=64)], cal
                          service: ServiceDep):
     row = await run_in_threadpool(service.store.evaluation, evaluation_id)
     if row is None:
+        row = await run_in_threadpool(evals.answer_in_chunk, service.store, evaluation_id)
+    if row is None:
         raise Problem("not-found", f"there is no evaluation `{evaluation_id}`")
     in_scope(caller, row["policy_id"])
     await service.recorder.record([], [evals.read_event(caller, row)])

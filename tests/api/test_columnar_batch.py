@@ -176,3 +176,28 @@ def test_a_large_ndjson_batch_streams_the_columnar_answers_in_order(api):
     assert [a["index"] for a in answers] == list(range(MIN_RECORDS + 2))
     assert answers[4]["error"]["type"].endswith("/malformed-request")
     assert all(a["result"]["grade"] == "B" for k, a in enumerate(answers) if k != 4)
+
+
+def test_each_answer_of_a_large_batch_reads_back_by_its_evaluation_id(api):
+    items = [{"enterprise_id": f"e{k}", "inputs": DAIRY_B} for k in range(MIN_RECORDS + 1)]
+    items[7] = {"enterprise_id": "e7", "inputs": dict(DAIRY_B, penalties=-1)}
+    body = api.client.post(URL, json=items, headers=api.as_("system", "weihai")).json()
+    chunk = f"{body['batch_id']}.0-{MIN_RECORDS}"
+    for k in (0, 8, MIN_RECORDS):
+        answer = body["results"][k]
+        r = api.client.get(f"/v1/evaluations/{answer['evaluation_id']}", headers=api.as_("auditor", "weihai"))
+        assert r.status_code == 200, r.text
+        stored = r.json()
+        assert stored["evaluation_id"] == answer["evaluation_id"] and stored["record_id"] == chunk
+        assert stored["result"] == answer["result"] and stored["input_sha256"] == answer["input_sha256"]
+        assert (stored["enterprise_id"], stored["grade"]) == (f"e{k}", answer["result"]["grade"])
+    refused = f"{body['batch_id']}.7"
+    assert api.client.get(f"/v1/evaluations/{refused}", headers=api.as_("auditor", "weihai")).status_code == 404
+    past_the_end = f"{body['batch_id']}.{MIN_RECORDS + 1}"
+    assert api.client.get(f"/v1/evaluations/{past_the_end}", headers=api.as_("auditor", "weihai")).status_code == 404
+    assert api.client.get(f"/v1/evaluations/{body['batch_id']}.0",
+                          headers=api.as_("auditor", "xinyu")).status_code == 403
+    entries = api.client.get("/v1/audit", params={"action": "read_evaluation", "limit": 1000},
+                             headers=api.as_("auditor", "weihai")).json()["entries"]
+    read = next(e for e in entries if e["detail"]["evaluation_id"] == f"{body['batch_id']}.8")
+    assert read["detail"]["record_id"] == chunk
