@@ -35,14 +35,14 @@ from typing import Optional
 import orjson
 import polars as pl
 
-from .columnar import MIN_RECORDS, columnar_run
-from .problems import Problem
+from engine.batch_plan import Unsupported
+
+from .arrow_stream import columns_refused
+from .columnar import MIN_RECORDS, PLAN_DTYPES, columnar_run
+from .schemas import MAX_ENTERPRISE_ID
 from .store import utcnow
 
-_MAX_ID = 64                      # characters of an enterprise_id, as in JSON (schemas.py)
 _EXACT = 2 ** 53                  # an integer beyond this does not convert to a double exactly
-_PLAN_DTYPES = {"count": pl.Int64, "number": pl.Float64, "ratio": pl.Float64, "bool": pl.Boolean,
-                "enum": pl.String, "grade": pl.String, "date": pl.String}
 _WANTED = {"count": "an integer type", "number": "an integer or floating type",
            "ratio": "an integer or floating type", "bool": "Boolean", "enum": "String (or Categorical)",
            "grade": "String (or Categorical)", "date": "Date or String (YYYY-MM-DD)",
@@ -128,8 +128,7 @@ class ArrowBatch:
         self.columns = self._columns()
         problems = self._problems(schema)
         if problems:
-            raise Problem("invalid-request", "; ".join(p["msg"] for p in problems[:5]) +
-                          ("; …" if len(problems) > 5 else ""), errors=problems)
+            raise columns_refused(problems)
         self.has_id = "enterprise_id" in schema
         c = batch.ev.checked
         self.labels = {g: c.grade_labels.get(g) for g in c.grades}
@@ -203,7 +202,7 @@ class ArrowBatch:
                 if col.kind == "events":
                     takes.append(pl.lit(False))          # absent: the missing rule decides, per record
                 else:
-                    plan_cols.append(pl.lit(None, dtype=_PLAN_DTYPES[col.kind]).alias(col.plan))
+                    plan_cols.append(pl.lit(None, dtype=PLAN_DTYPES[col.kind]).alias(col.plan))
                 continue
             x, dtype = pl.col(col.name), schema[col.name]
             if col.kind == "events":
@@ -215,7 +214,7 @@ class ArrowBatch:
             if carried is not None:
                 takes.append(x.is_null() | carried)
         if self.has_id:
-            takes.append(pl.col("enterprise_id").cast(pl.String).str.len_chars().fill_null(0) <= _MAX_ID)
+            takes.append(pl.col("enterprise_id").cast(pl.String).str.len_chars().fill_null(0) <= MAX_ENTERPRISE_ID)
         prepared = chunk.select(*plan_cols, pl.all_horizontal(takes).alias("__takes"))
         frame = prepared.filter(pl.col("__takes")).drop("__takes")
         counts = None
@@ -230,7 +229,6 @@ class ArrowBatch:
     def _planned(self, chunk: pl.DataFrame, first: int, now: str, rows: list) -> Optional[pl.DataFrame]:
         """The answers of the rows the plan evaluated, recorded as one evaluation record; None
         when the plan refuses the chunk as a whole."""
-        from engine.batch_plan import Unsupported
         frame, events = self._plan_frame(chunk)
         try:
             results, _ = self.run.batch.evaluate(frame, events)
@@ -325,7 +323,7 @@ class ArrowBatch:
 
 def _as_plan_value(x: pl.Expr, dtype, kind: str) -> tuple[pl.Expr, Optional[pl.Expr]]:
     """(the column in the plan's type, which values it carries unchanged — None: all)."""
-    want = _PLAN_DTYPES[kind]
+    want = PLAN_DTYPES[kind]
     if dtype == pl.Null:
         return pl.lit(None, dtype=want), None
     if kind == "count":

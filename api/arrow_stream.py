@@ -49,7 +49,7 @@ def read_stream(body: bytes, max_records: int) -> pl.DataFrame:
         raise Problem("malformed-request", f"the body is not an Arrow IPC stream: {_first_line(exc)}")
     problems = [p for field, column in zip(table.schema, table.columns) for p in _column_problems(field, column)]
     if problems:
-        raise Problem("invalid-request", "; ".join(p["msg"] for p in problems[:5]), errors=problems)
+        raise columns_refused(problems)
     try:
         frame = pl.from_arrow(table)
     except (pl.exceptions.PolarsError, pa.ArrowException, ValueError) as exc:
@@ -57,6 +57,12 @@ def read_stream(body: bytes, max_records: int) -> pl.DataFrame:
     if not isinstance(frame, pl.DataFrame):
         raise Problem("malformed-request", "the body is not an Arrow IPC stream of a table")
     return frame
+
+
+def columns_refused(problems: list[dict]) -> Problem:
+    """The 422 of a stream whose columns cannot be taken, an error per column."""
+    return Problem("invalid-request", "; ".join(p["msg"] for p in problems[:5]) + ("; …" if len(problems) > 5 else ""),
+                   errors=problems)
 
 
 # ---- 2. message headers ------------------------------------------------------------------------

@@ -39,10 +39,12 @@ from engine.batch_plan import Unsupported
 from engine.result import _alert_json, _override_json
 from engine.semantics import round_half_up
 
+from .schemas import MAX_ENTERPRISE_ID
+
 MIN_RECORDS = 1000        # fewer records than this: the per-record path is as quick
 CHUNK = 50_000            # records per columnar chunk: the plan costs ~20 ms a chunk, then ~1 µs a record
 _SORTED = orjson.OPT_SORT_KEYS
-_DTYPES = {"count": pl.Int64, "number": pl.Float64, "ratio": pl.Float64, "bool": pl.Boolean,
+PLAN_DTYPES = {"count": pl.Int64, "number": pl.Float64, "ratio": pl.Float64, "bool": pl.Boolean,
            "enum": pl.String, "grade": pl.String, "date": pl.String}
 _cache: dict = {}
 
@@ -184,7 +186,7 @@ class ColumnarRun:
         # input); one that does not goes to the per-record path, which says what is wrong.
         subs = {alias: _inputs_struct(f"Used_{k}", sub.inputs, {}) for k, (alias, sub) in enumerate(p.used.items())}
         inputs = _inputs_struct("Inputs", p.inputs, subs)
-        item = msgspec.defstruct("Item", [("enterprise_id", Optional[Annotated[str, msgspec.Meta(max_length=64)]], None),
+        item = msgspec.defstruct("Item", [("enterprise_id", Optional[Annotated[str, msgspec.Meta(max_length=MAX_ENTERPRISE_ID)]], None),
                                           ("inputs", inputs)], forbid_unknown_fields=True, kw_only=True)
         self.decoder = msgspec.json.Decoder(item)
         self.encoder = msgspec.json.Encoder()
@@ -221,7 +223,7 @@ class ColumnarRun:
                     names += [col] * len(v)
                     dates += v
                 continue
-            cols[col] = pl.Series(col, values, dtype=_DTYPES[kind])
+            cols[col] = pl.Series(col, values, dtype=PLAN_DTYPES[kind])
         events = None
         if self.plan.events_inputs():
             events = self.batch.event_counts(pl.DataFrame({"id": ids, "input": names, "date": dates},

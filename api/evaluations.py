@@ -22,6 +22,7 @@ from .columnar import CHUNK as COLUMNAR_CHUNK, MIN_RECORDS, columnar_run
 from .keys import Caller, jurisdiction_of
 from .policyset import PolicySet
 from .problems import CATALOGUE, TYPE_BASE, Problem
+from .schemas import MAX_ENTERPRISE_ID
 from .store import utcnow
 
 _SORTED = orjson.OPT_SORT_KEYS
@@ -62,8 +63,9 @@ def item_problems(obj) -> list[dict]:
     elif type(obj["inputs"]) is not dict:
         out.append({"loc": ["inputs"], "type": "wrong_type", "msg": "expected an object with the enterprise's inputs"})
     eid = obj.get("enterprise_id")
-    if eid is not None and (type(eid) is not str or len(eid) > 64):
-        out.append({"loc": ["enterprise_id"], "type": "wrong_type", "msg": "expected a string of at most 64 characters"})
+    if eid is not None and (type(eid) is not str or len(eid) > MAX_ENTERPRISE_ID):
+        out.append({"loc": ["enterprise_id"], "type": "wrong_type",
+                    "msg": f"expected a string of at most {MAX_ENTERPRISE_ID} characters"})
     return out
 
 

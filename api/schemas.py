@@ -45,10 +45,13 @@ class _Model(BaseModel):
 
 
 # ---- evaluations -----------------------------------------------------------------------------
+MAX_ENTERPRISE_ID = 64      # characters of a caller's enterprise id, in every request format
+
+
 class EvaluationRequest(_Model):
     """One enterprise: its inputs, named as the policy names them, and an optional id of yours."""
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EVALUATION_REQUEST_EXAMPLE]})
-    enterprise_id: Optional[str] = Field(None, max_length=64,
+    enterprise_id: Optional[str] = Field(None, max_length=MAX_ENTERPRISE_ID,
                                          description="your id of the enterprise (e.g. 统一社会信用代码); "
                                                      "kept with the evaluation record")
     inputs: dict[str, Any] = Field(description="the enterprise's inputs; null or absent means no data")
